@@ -1,0 +1,174 @@
+"""Reading and writing mRNNTorch's JSON network format.
+
+The file holds up to four lists: ``recurrent_regions``, ``input_regions``,
+``recurrent_connections`` and ``input_connections``. Keys starting with
+``__`` are comments, anywhere. Any other unknown key is an error that names
+the file, the key path and the closest valid key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+
+from .errors import MRNNConfigError, closest
+from .spec import ConnectionSpec, InputRegionSpec, NetworkSpec, RecurrentRegionSpec
+
+SECTIONS = ("recurrent_regions", "input_regions", "recurrent_connections", "input_connections")
+
+RECURRENT_REGION_KEYS = ("name", "num_units", "sign", "base_firing", "init",
+                         "parent_region", "learnable_bias", "device")
+INPUT_REGION_KEYS = ("name", "num_units", "sign", "device")
+CONNECTION_KEYS = ("src_region", "dst_region", "sparsity", "zero_connection")
+
+_IGNORED = ("device",)  # accepted for mRNNTorch files; the model's device rules
+
+
+def _strip_comments(entry: Mapping, allowed, where: str) -> dict:
+    if not isinstance(entry, Mapping):
+        raise MRNNConfigError(f"{where}: expected an object, got {type(entry).__name__} {entry!r}")
+    out = {}
+    for key, value in entry.items():
+        if isinstance(key, str) and key.startswith("__"):
+            continue
+        if key not in allowed:
+            raise MRNNConfigError(
+                f"{where}.{key}: unknown key {key!r}; valid keys: "
+                + ", ".join(repr(k) for k in allowed) + closest(key, allowed)
+            )
+        if key not in _IGNORED:
+            out[key] = value
+    return out
+
+
+def _require(entry: dict, key: str, where: str):
+    if key not in entry:
+        raise MRNNConfigError(f"{where}: missing required key {key!r}")
+    return entry[key]
+
+
+def _build(cls, where: str, **kwargs):
+    try:
+        return cls(**kwargs)
+    except MRNNConfigError as err:
+        raise MRNNConfigError(f"{where}: {err}") from None
+
+
+def spec_from_dict(config: Mapping, source: str = "config") -> NetworkSpec:
+    """Validate an mRNNTorch-format mapping and return its :class:`NetworkSpec`.
+
+    ``source`` prefixes every error message (a file name, for example).
+    """
+    top = _strip_comments(config, SECTIONS, source)
+    lists = {}
+    for section in SECTIONS:
+        value = top.get(section, [])
+        if value is None or value == {}:
+            value = []
+        if not isinstance(value, list):
+            raise MRNNConfigError(
+                f"{source}.{section}: expected a list, got {type(value).__name__}"
+            )
+        lists[section] = value
+
+    rec = []
+    for i, entry in enumerate(lists["recurrent_regions"]):
+        where = f"{source}.recurrent_regions[{i}]"
+        e = _strip_comments(entry, RECURRENT_REGION_KEYS, where)
+        e.setdefault("name", f"region_{i}")
+        _require(e, "num_units", where)
+        rec.append(_build(RecurrentRegionSpec, where, **e))
+
+    inp = []
+    for i, entry in enumerate(lists["input_regions"]):
+        where = f"{source}.input_regions[{i}]"
+        e = _strip_comments(entry, INPUT_REGION_KEYS, where)
+        _require(e, "name", where)
+        _require(e, "num_units", where)
+        inp.append(_build(InputRegionSpec, where, **e))
+
+    conns = {}
+    for section in ("recurrent_connections", "input_connections"):
+        conns[section] = []
+        for i, entry in enumerate(lists[section]):
+            where = f"{source}.{section}[{i}]"
+            e = _strip_comments(entry, CONNECTION_KEYS, where)
+            _require(e, "src_region", where)
+            _require(e, "dst_region", where)
+            if e.get("zero_connection") is None:
+                e.pop("zero_connection", None)
+            conns[section].append(_build(ConnectionSpec, where, **e))
+
+    try:
+        return NetworkSpec(tuple(rec), tuple(inp),
+                           tuple(conns["recurrent_connections"]),
+                           tuple(conns["input_connections"]))
+    except MRNNConfigError as err:
+        raise MRNNConfigError(f"{source}: {err}") from None
+
+
+def load_config(source) -> NetworkSpec:
+    """Read a network from a JSON file path, a mapping, or pass a spec through.
+
+    **Arguments:**
+
+    - `source`: a path to an mRNNTorch-format JSON file, a ``dict`` in the
+      same format, or a :class:`NetworkSpec` (returned unchanged).
+
+    **Returns:** the validated :class:`NetworkSpec`.
+    """
+    if isinstance(source, NetworkSpec):
+        return source
+    if isinstance(source, Mapping):
+        return spec_from_dict(source)
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        try:
+            with open(path, encoding="utf-8") as f:
+                config = json.load(f)
+        except FileNotFoundError:
+            raise MRNNConfigError(f"config file {path!r} does not exist") from None
+        except json.JSONDecodeError as err:
+            raise MRNNConfigError(
+                f"config file {path!r} is not valid JSON: {err.msg} "
+                f"at line {err.lineno}, column {err.colno}"
+            ) from None
+        return spec_from_dict(config, source=path)
+    raise MRNNConfigError(
+        f"config: expected a JSON file path, a dict or a NetworkSpec, "
+        f"got {type(source).__name__}"
+    )
+
+
+def spec_to_dict(spec: NetworkSpec) -> dict:
+    """The mRNNTorch-format mapping of ``spec``; ``spec_from_dict`` inverts it."""
+    def per_unit(v):
+        return list(v) if isinstance(v, tuple) else v
+
+    return {
+        "recurrent_regions": [
+            {"name": r.name, "num_units": r.num_units, "sign": r.sign,
+             "base_firing": per_unit(r.base_firing), "init": per_unit(r.init),
+             "parent_region": r.parent_region, "learnable_bias": r.learnable_bias}
+            for r in spec.recurrent_regions
+        ],
+        "input_regions": [
+            {"name": r.name, "num_units": r.num_units, "sign": r.sign}
+            for r in spec.input_regions
+        ],
+        "recurrent_connections": [_connection_dict(c) for c in spec.recurrent_connections],
+        "input_connections": [_connection_dict(c) for c in spec.input_connections],
+    }
+
+
+def _connection_dict(c: ConnectionSpec) -> dict:
+    return {"src_region": c.src_region, "dst_region": c.dst_region,
+            "sparsity": c.sparsity, "zero_connection": c.zero_connection}
+
+
+def save_config(spec: NetworkSpec, path) -> None:
+    """Write ``spec`` to ``path`` as indented mRNNTorch-format JSON."""
+    with open(os.fspath(path), "w", encoding="utf-8") as f:
+        json.dump(spec_to_dict(spec), f, indent=2)
+        f.write("\n")

@@ -1,0 +1,243 @@
+"""Materialised structure: masks, sign matrices, baselines and region slices.
+
+Every matrix is laid out ``[destination, source]`` (rows receive), like
+``torch.nn.Linear.weight``: ``W_rec_mask`` is ``[H, H]``, ``W_inp_mask``
+is ``[H, I]``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import load_config
+from .errors import MRNNConfigError, closest, known
+from .spec import NetworkSpec
+
+
+@dataclass(frozen=True)
+class Streams:
+    """Independent numpy generators, one per kind of random draw.
+
+    Drawing the recurrent and the input structure from separate streams lets
+    a backend finalise them at different times and still get exactly what
+    :func:`build_connectivity` gives for the same seed.
+    """
+
+    recurrent_mask: np.random.Generator
+    input_mask: np.random.Generator
+    recurrent_weight: np.random.Generator
+    input_weight: np.random.Generator
+
+    @classmethod
+    def from_seed(cls, seed) -> Streams:
+        children = np.random.SeedSequence(seed).spawn(4)
+        return cls(*(np.random.default_rng(c) for c in children))
+
+
+def _offsets(regions) -> dict[str, tuple[int, int]]:
+    out, start = {}, 0
+    for r in regions:
+        out[r.name] = (start, start + r.num_units)
+        start += r.num_units
+    return out
+
+
+def sparse_block_mask(n_dst: int, n_src: int, sparsity: float | None,
+                      rng: np.random.Generator) -> np.ndarray:
+    """A ``[n_dst, n_src]`` 0/1 mask that removes ``ceil(sparsity * n_dst)`` rows per column.
+
+    The removed rows are chosen uniformly at random, independently for every
+    column (source unit); ``None`` gives all ones.
+    """
+    mask = np.ones((n_dst, n_src))
+    if sparsity is None:
+        return mask
+    n_zero = math.ceil(sparsity * n_dst)
+    for col in range(n_src):
+        mask[rng.permutation(n_dst)[:n_zero], col] = 0.0
+    return mask
+
+
+def _structure(spec: NetworkSpec, sources, connections, rng):
+    dst = _offsets(spec.recurrent_regions)
+    src = _offsets(sources)
+    H = spec.hidden_size
+    n_src = sum(r.num_units for r in sources)
+    mask = np.zeros((H, n_src))
+    sign = np.zeros((H, n_src))
+    signs = {r.name: (1.0 if r.sign == "pos" else -1.0) for r in sources}
+    for c in connections:
+        (d0, d1), (s0, s1) = dst[c.dst_region], src[c.src_region]
+        if c.zero_connection:
+            continue
+        block = sparse_block_mask(d1 - d0, s1 - s0, c.sparsity, rng)
+        mask[d0:d1, s0:s1] = block
+        sign[d0:d1, s0:s1] = block * signs[c.src_region]
+    return mask, sign
+
+
+def recurrent_structure(spec: NetworkSpec, rng: np.random.Generator):
+    """``(W_rec_mask, W_rec_sign_matrix)``, each ``[H, H]``; undeclared blocks are zero."""
+    return _structure(spec, spec.recurrent_regions, spec.recurrent_connections, rng)
+
+
+def input_structure(spec: NetworkSpec, rng: np.random.Generator):
+    """``(W_inp_mask, W_inp_sign_matrix)``, each ``[H, I]``; undeclared blocks are zero."""
+    return _structure(spec, spec.input_regions, spec.input_connections, rng)
+
+
+def per_unit_vector(spec: NetworkSpec, field: str) -> np.ndarray:
+    """The ``[H]`` concatenation of every recurrent region's ``field`` (``base_firing``/``init``)."""
+    parts = [np.broadcast_to(np.asarray(getattr(r, field), dtype=float), (r.num_units,))
+             for r in spec.recurrent_regions]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=float)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class Connectivity:
+    """The finalised, immutable structure of a network.
+
+    **Fields:**
+
+    - `spec`: the :class:`NetworkSpec` it was built from.
+    - `W_rec_mask`, `W_rec_sign_matrix`: ``[H, H]``.
+    - `W_inp_mask`, `W_inp_sign_matrix`: ``[H, I]``.
+    - `base_firing`, `init`: ``[H]``.
+    - `bias_trainable`: ``[H]`` booleans, True where the region's bias learns.
+
+    Arrays are read-only float64 numpy arrays.
+    """
+
+    spec: NetworkSpec
+    W_rec_mask: np.ndarray
+    W_rec_sign_matrix: np.ndarray
+    W_inp_mask: np.ndarray
+    W_inp_sign_matrix: np.ndarray
+    base_firing: np.ndarray
+    init: np.ndarray
+    bias_trainable: np.ndarray
+
+    @property
+    def hidden_size(self) -> int:
+        return self.spec.hidden_size
+
+    @property
+    def input_size(self) -> int:
+        return self.spec.input_size
+
+    @property
+    def recurrent_slices(self) -> dict[str, slice]:
+        """Recurrent region name -> its ``slice`` of the hidden vector, in order."""
+        return {k: slice(*v) for k, v in _offsets(self.spec.recurrent_regions).items()}
+
+    @property
+    def input_slices(self) -> dict[str, slice]:
+        """Input region name -> its ``slice`` of the input vector, in order."""
+        return {k: slice(*v) for k, v in _offsets(self.spec.input_regions).items()}
+
+    def region_indices(self, name: str) -> tuple[int, int]:
+        """``(start, end)`` of a recurrent region in the hidden vector, or of an
+        input region in the input vector. A parent name is not a region."""
+        offsets = {**_offsets(self.spec.input_regions), **_offsets(self.spec.recurrent_regions)}
+        if name in offsets and name not in self.parents:
+            return offsets[name]
+        if name in self.parents:
+            raise MRNNConfigError(
+                f"{name!r} is a parent region; indices exist only for single regions "
+                f"(its children: {', '.join(map(repr, self.parents[name]))})"
+            )
+        names = list(offsets)
+        raise MRNNConfigError(
+            f"unknown region {name!r}; {known('regions', names)}" + closest(name, names)
+        )
+
+    def region_slice(self, name: str) -> slice:
+        """The slice of the hidden (or input) vector that region ``name`` owns."""
+        return slice(*self.region_indices(name))
+
+    @property
+    def parents(self) -> dict[str, tuple[str, ...]]:
+        """Parent name -> child region names, in insertion order."""
+        return self.spec.parents
+
+    def children(self, parent: str) -> tuple[str, ...]:
+        """The regions grouped under ``parent``."""
+        if parent not in self.parents:
+            raise MRNNConfigError(
+                f"unknown parent region {parent!r}; {known('parents', self.parents)}"
+                + closest(parent, self.parents)
+            )
+        return self.parents[parent]
+
+    def expand(self, *names: str, allow_input: bool = False) -> tuple[str, ...]:
+        """Region names, parents replaced by their children; the caller's order."""
+        return self.spec.expand(*names, allow_input=allow_input)
+
+    def unit_indices(self, *names: str, allow_input: bool = False) -> np.ndarray:
+        """Integer indices of the units of ``names`` (parents expanded), caller's order."""
+        parts = [np.arange(*self.region_indices(n))
+                 for n in self.expand(*names, allow_input=allow_input)]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=int)
+
+    def in_network_order(self, *names: str) -> tuple[str, ...]:
+        """The recurrent regions named (parents expanded), in network order."""
+        chosen = set(self.expand(*names))
+        return tuple(r for r in self.spec.recurrent_names if r in chosen)
+
+
+def connectivity_from_arrays(spec: NetworkSpec, W_rec_mask, W_rec_sign_matrix,
+                             W_inp_mask, W_inp_sign_matrix,
+                             base_firing=None, init=None) -> Connectivity:
+    """Wrap given structure arrays (e.g. from a checkpoint), checking their shapes."""
+    H, I = spec.hidden_size, spec.input_size
+    arrays = {"W_rec_mask": (W_rec_mask, (H, H)), "W_rec_sign_matrix": (W_rec_sign_matrix, (H, H)),
+              "W_inp_mask": (W_inp_mask, (H, I)), "W_inp_sign_matrix": (W_inp_sign_matrix, (H, I))}
+    for key, (value, shape) in arrays.items():
+        if np.shape(value) != shape:
+            raise MRNNConfigError(
+                f"{key}: expected shape {shape} for this network, got {np.shape(value)}"
+            )
+    bias_trainable = np.concatenate(
+        [np.full(r.num_units, r.learnable_bias) for r in spec.recurrent_regions]
+    ) if spec.recurrent_regions else np.zeros(0, dtype=bool)
+    bias_trainable.setflags(write=False)
+    return Connectivity(
+        spec=spec,
+        W_rec_mask=_frozen(W_rec_mask), W_rec_sign_matrix=_frozen(W_rec_sign_matrix),
+        W_inp_mask=_frozen(W_inp_mask), W_inp_sign_matrix=_frozen(W_inp_sign_matrix),
+        base_firing=_frozen(per_unit_vector(spec, "base_firing") if base_firing is None else base_firing),
+        init=_frozen(per_unit_vector(spec, "init") if init is None else init),
+        bias_trainable=bias_trainable,
+    )
+
+
+def build_connectivity(spec, seed=None, streams: Streams | None = None) -> Connectivity:
+    """Materialise ``spec`` (a spec, a config path or a dict) into a :class:`Connectivity`.
+
+    **Arguments:**
+
+    - `spec`: a :class:`NetworkSpec`, or anything :func:`load_config` reads.
+    - `seed`: seed of the sparse-mask draws (``None``: fresh entropy).
+    - `streams`: alternatively, the :class:`Streams` to draw from.
+
+    Undeclared blocks are zero; a block with sparsity ``s`` drops
+    ``ceil(s * n_dst)`` entries in each column; signs follow the source region.
+    """
+    spec = load_config(spec)
+    streams = streams or Streams.from_seed(seed)
+    W_rec_mask, W_rec_sign = recurrent_structure(spec, streams.recurrent_mask)
+    W_inp_mask, W_inp_sign = input_structure(spec, streams.input_mask)
+    return connectivity_from_arrays(spec, W_rec_mask, W_rec_sign, W_inp_mask, W_inp_sign)
+
+
+__all__ = ["Connectivity", "Streams", "build_connectivity", "connectivity_from_arrays",
+           "recurrent_structure", "input_structure", "sparse_block_mask", "per_unit_vector"]

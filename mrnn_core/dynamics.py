@@ -1,0 +1,114 @@
+"""The settings of the dynamics, shared by every backend, in one frozen record."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import asdict, dataclass
+
+from .errors import MRNNConfigError, closest
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus", "linear")
+"""Activation names every backend implements (softplus has beta = 1)."""
+
+KINDS = ("leaky", "elman")
+
+
+def check_activation(name) -> str:
+    """``name`` if it is a known activation, else an error listing the allowed ones."""
+    if name not in ACTIVATIONS:
+        raise MRNNConfigError(
+            f"unknown activation {name!r}; allowed activations: "
+            + ", ".join(repr(a) for a in ACTIVATIONS) + closest(str(name), ACTIVATIONS)
+        )
+    return name
+
+
+def _positive(value, key: str, allow_zero: bool = False) -> float:
+    bad = isinstance(value, bool) or not isinstance(value, numbers.Real)
+    if not bad:
+        bad = not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero)
+    if bad:
+        expected = ">= 0" if allow_zero else "> 0"
+        raise MRNNConfigError(f"{key} must be a finite number {expected}, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Dynamics:
+    """How a network evolves (SEMANTICS.md section 4).
+
+    **Fields:**
+
+    - `kind`: ``"leaky"`` (class ``mRNN``, Euler step with ``alpha = dt / tau``)
+      or ``"elman"`` (class ``ElmanmRNN``, discrete).
+    - `activation`: one of :data:`ACTIVATIONS`.
+    - `dt`, `tau`: step and time constant of the leaky model (> 0).
+    - `noise_level_act`, `noise_level_inp`: ``sigma_x``, ``sigma_u`` (>= 0).
+    - `rec_constrained`, `inp_constrained`: apply Dale's law to ``W_rec`` / ``W_inp``.
+    - `batch_first`: ``[B, T, .]`` layout if True, else ``[T, B, .]``.
+    - `spectral_radius`: target ``rho`` of the effective ``W_rec`` at init, or None.
+    """
+
+    kind: str = "leaky"
+    activation: str = "relu"
+    dt: float = 10.0
+    tau: float = 100.0
+    noise_level_act: float = 0.01
+    noise_level_inp: float = 0.01
+    rec_constrained: bool = True
+    inp_constrained: bool = True
+    batch_first: bool = True
+    spectral_radius: float | None = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise MRNNConfigError(
+                f"unknown dynamics kind {self.kind!r}; allowed kinds: 'leaky', 'elman'"
+                + closest(str(self.kind), KINDS)
+            )
+        check_activation(self.activation)
+        set_ = object.__setattr__
+        set_(self, "dt", _positive(self.dt, "dt"))
+        set_(self, "tau", _positive(self.tau, "tau"))
+        set_(self, "noise_level_act", _positive(self.noise_level_act, "noise_level_act", True))
+        set_(self, "noise_level_inp", _positive(self.noise_level_inp, "noise_level_inp", True))
+        for key in ("rec_constrained", "inp_constrained", "batch_first"):
+            if not isinstance(getattr(self, key), bool):
+                raise MRNNConfigError(f"{key} must be True or False, got {getattr(self, key)!r}")
+        if self.spectral_radius is not None:
+            set_(self, "spectral_radius", _positive(self.spectral_radius, "spectral_radius"))
+
+    @property
+    def alpha(self) -> float:
+        """``dt / tau`` for the leaky model; 1 for Elman."""
+        return self.dt / self.tau if self.kind == "leaky" else 1.0
+
+    @property
+    def hid_noise_const(self) -> float:
+        """``c_x``: leaky ``sqrt(2 alpha sigma_x^2) / alpha``; Elman ``sigma_x``."""
+        return self._noise_const(self.noise_level_act)
+
+    @property
+    def inp_noise_const(self) -> float:
+        """``c_u``: leaky ``sqrt(2 alpha sigma_u^2) / alpha``; Elman ``sigma_u``."""
+        return self._noise_const(self.noise_level_inp)
+
+    def _noise_const(self, sigma: float) -> float:
+        if self.kind == "elman":
+            return sigma
+        a = self.alpha
+        return math.sqrt(2.0 * a * sigma**2) / a
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Dynamics:
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            key = sorted(unknown)[0]
+            raise MRNNConfigError(
+                f"dynamics: unknown key {key!r}" + closest(key, cls.__dataclass_fields__)
+            )
+        return cls(**d)

@@ -1,0 +1,168 @@
+"""Hypothesis strategies for property-testing mRNNs (needs ``hypothesis``).
+
+Public: users property-test their own models with them. Import this module
+explicitly (``import mrnn_core.testing``); ``import mrnn_core`` does not load
+hypothesis.
+
+- :func:`network_specs` draws valid :class:`NetworkSpec` s.
+- :func:`dynamics_settings` draws :class:`Dynamics`.
+- :func:`invalid_configs` draws ``(config_dict, message_regex)`` pairs that
+  must be rejected.
+- :func:`register_profiles` registers the ``dev``, ``ci`` and ``thorough``
+  settings profiles and loads the one named by ``MRNN_HYPOTHESIS_PROFILE``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+from .dynamics import ACTIVATIONS, Dynamics
+from .spec import NetworkSpec
+
+PROFILE_ENV = "MRNN_HYPOTHESIS_PROFILE"
+"""Environment variable naming the hypothesis profile (``dev`` by default)."""
+
+_NAMES = ("ctx", "thal", "str_d1", "str_d2", "gpe", "stn", "snr", "alm", "hpc", "vta")
+
+
+def register_profiles() -> str:
+    """Register ``dev``, ``ci`` and ``thorough`` (10x ``ci``) and load the chosen one."""
+    common = dict(deadline=None, print_blob=True,
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    settings.register_profile("dev", max_examples=20, **common)
+    settings.register_profile("ci", max_examples=25, derandomize=True, **common)
+    settings.register_profile("thorough", max_examples=250, **common)
+    name = os.environ.get(PROFILE_ENV, "dev")
+    settings.load_profile(name)
+    return name
+
+
+@st.composite
+def network_specs(draw, min_regions: int = 1, max_regions: int = 4,
+                  max_units: int = 6, max_inputs: int = 2, max_input_units: int = 4,
+                  allow_parents: bool = True, allow_learnable_bias: bool = True,
+                  min_inputs: int = 0) -> NetworkSpec:
+    """Draw a valid :class:`NetworkSpec`.
+
+    Covers excitatory and inhibitory regions (sign aliases included), per-region
+    baselines and initial states, parent groups, learnable biases, dense,
+    sparse, zero and undeclared connections, and input regions of either sign.
+    Region sizes run from 1 to ``max_units``.
+    """
+    n_rec = draw(st.integers(min_regions, max_regions))
+    n_inp = draw(st.integers(min_inputs, max_inputs))
+    names = draw(st.lists(st.sampled_from(_NAMES), min_size=n_rec + n_inp,
+                          max_size=n_rec + n_inp, unique=True))
+    rec_names, inp_names = names[:n_rec], names[n_rec:]
+    small = st.floats(-1.0, 1.0, allow_nan=False, width=32)
+    spec = NetworkSpec()
+    parents = ["grp_a", "grp_b"] if allow_parents else []
+    for name in rec_names:
+        spec = spec.with_recurrent_region(
+            name, draw(st.integers(1, max_units)),
+            sign=draw(st.sampled_from(["pos", "neg", "exc", "inhib"])),
+            base_firing=draw(small), init=draw(small),
+            parent_region=draw(st.sampled_from([None] + parents)) if parents else None,
+            learnable_bias=draw(st.booleans()) if allow_learnable_bias else False,
+        )
+    for name in inp_names:
+        spec = spec.with_input_region(name, draw(st.integers(1, max_input_units)),
+                                      sign=draw(st.sampled_from(["pos", "neg"])))
+    kinds = st.sampled_from(["dense", "dense", "sparse", "zero", "absent"])
+    sparsity = st.floats(0.0, 1.0, allow_nan=False)
+    for src in rec_names:
+        for dst in rec_names:
+            kind = draw(kinds)
+            if kind != "absent":
+                spec = spec.with_recurrent_connection(
+                    src, dst, sparsity=draw(sparsity) if kind == "sparse" else None,
+                    zero_connection=kind == "zero")
+    for src in inp_names:
+        for dst in rec_names:
+            kind = draw(kinds)
+            if kind != "absent":
+                spec = spec.with_input_connection(
+                    src, dst, sparsity=draw(sparsity) if kind == "sparse" else None,
+                    zero_connection=kind == "zero")
+    return spec
+
+
+def dynamics_settings(kind: str | None = None, spectral_radius: bool = False,
+                      batch_first: bool | None = None):
+    """Draw :class:`Dynamics` (all activations, both constraints, both layouts)."""
+    return st.builds(
+        Dynamics,
+        kind=st.sampled_from(["leaky", "elman"]) if kind is None else st.just(kind),
+        activation=st.sampled_from(ACTIVATIONS),
+        dt=st.sampled_from([1.0, 5.0, 10.0]),
+        tau=st.sampled_from([20.0, 50.0, 100.0]),
+        noise_level_act=st.floats(0.0, 0.2),
+        noise_level_inp=st.floats(0.0, 0.2),
+        rec_constrained=st.booleans(),
+        inp_constrained=st.booleans(),
+        batch_first=st.booleans() if batch_first is None else st.just(batch_first),
+        spectral_radius=st.one_of(st.none(), st.floats(0.5, 1.5)) if spectral_radius else st.none(),
+    )
+
+
+def arrays(shape, low: float = -1.0, high: float = 1.0):
+    """Draw a float64 array of ``shape`` from a seed (fast for large shapes)."""
+    return st.integers(0, 2**32 - 1).map(
+        lambda seed: np.random.default_rng(seed).uniform(low, high, size=shape))
+
+
+def _base_config():
+    return {
+        "recurrent_regions": [{"name": "ctx", "num_units": 3},
+                              {"name": "thal", "num_units": 2, "sign": "neg"}],
+        "input_regions": [{"name": "cue", "num_units": 2}],
+        "recurrent_connections": [{"src_region": "ctx", "dst_region": "thal"}],
+        "input_connections": [{"src_region": "cue", "dst_region": "ctx"}],
+    }
+
+
+def _mutations():
+    """``(mutate(config), message_regex)``: each breaks one rule of SEMANTICS.md section 5."""
+    def set_(path, value):
+        def apply(c):
+            section, index, key = path
+            c[section][index][key] = value
+            return c
+        return apply
+
+    def append(section, entry):
+        def apply(c):
+            c[section].append(entry)
+            return c
+        return apply
+
+    return [
+        (set_(("recurrent_regions", 0, "num_units"), 0), r"num_units must be an integer >= 1, got 0"),
+        (set_(("recurrent_regions", 0, "num_units"), 2.5), r"num_units must be an integer >= 1, got 2\.5"),
+        (set_(("input_regions", 0, "num_units"), -1), r"num_units must be an integer >= 1, got -1"),
+        (set_(("recurrent_regions", 1, "sign"), "inhibitory"), r"unknown sign 'inhibitory'.*'inhib'"),
+        (set_(("recurrent_regions", 1, "name"), "ctx"), r"duplicate region name 'ctx'"),
+        (set_(("input_regions", 0, "name"), "thal"), r"duplicate region name 'thal'"),
+        (set_(("recurrent_connections", 0, "sparsity"), 1.5), r"sparsity must be between 0 and 1.*1\.5"),
+        (set_(("recurrent_connections", 0, "sparsity"), -0.1), r"sparsity must be between 0 and 1.*-0\.1"),
+        (set_(("recurrent_connections", 0, "dst_region"), "thalamus"), r"unknown destination region 'thalamus'.*'thal'"),
+        (set_(("recurrent_connections", 0, "src_region"), "cortex"), r"unknown source region 'cortex'"),
+        (set_(("input_connections", 0, "dst_region"), "cue"), r"'cue' is an input region and cannot receive"),
+        (set_(("recurrent_regions", 0, "num_untis"), 3), r"unknown key 'num_untis'.*did you mean 'num_units'"),
+        (set_(("recurrent_connections", 0, "sparsty"), 0.1), r"unknown key 'sparsty'.*did you mean 'sparsity'"),
+        (append("recurrent_connections", {"src_region": "ctx", "dst_region": "thal"}), r"duplicate connection"),
+        (append("input_connections", {"src_region": "cue", "dst_region": "ctx"}), r"duplicate connection"),
+        (append("input_regions", {"num_units": 2}), r"missing required key 'name'"),
+    ]
+
+
+def invalid_configs():
+    """Draw ``(config_dict, message_regex)``: a config that must be rejected, and the
+    message (a regex for ``pytest.raises(match=...)``) that names the culprit."""
+    mutations = _mutations()
+    return st.sampled_from(range(len(mutations))).map(
+        lambda i: (mutations[i][0](_base_config()), mutations[i][1]))
