@@ -36,5 +36,6 @@ from .spec import InputRegionSpec as InputRegionSpec
 from .spec import NetworkSpec as NetworkSpec
 from .spec import RecurrentRegionSpec as RecurrentRegionSpec
 from . import reference as reference
+from .tasks import flip_flop as flip_flop
 
 __version__ = "0.1.0"
