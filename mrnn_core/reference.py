@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .dynamics import Dynamics, check_activation
+from .errors import MRNNConfigError
 from .init import effective_weight
 from .shapes import check_call_shapes
 
@@ -89,7 +90,9 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
     shape = lambda a: None if a is None else np.shape(a)
     state = x0 if leaky else h0
     if state is None:
-        raise ValueError("x0 is required for the leaky model" if leaky else "h0 is required for Elman")
+        raise MRNNConfigError(
+            "x0: the leaky model needs an initial pre-activation [B, H], got None" if leaky
+            else "h0: the Elman model needs an initial state [B, H], got None")
     call = check_call_shapes(hidden_size=H, input_size=I, batch_first=dynamics.batch_first,
                              inp=shape(inp), state=shape(state),
                              state_name="x0" if leaky else "h0",

@@ -178,9 +178,13 @@ class NetworkSpec:
         for region in self.recurrent_regions + self.input_regions:
             kind = "recurrent" if isinstance(region, RecurrentRegionSpec) else "input"
             if region.name in seen:
+                # Recurrent regions are scanned first, so a clash across kinds
+                # always pairs an earlier recurrent region with an input one.
+                holders = (f"two {kind} regions" if seen[region.name] == kind
+                           else "a recurrent and an input region")
                 raise MRNNConfigError(
-                    f"duplicate region name {region.name!r}: already used by a "
-                    f"{seen[region.name]} region; region names must be unique"
+                    f"duplicate region name {region.name!r}: given to {holders}; "
+                    f"region names must be unique across recurrent and input regions"
                 )
             seen[region.name] = kind
         rec = [r.name for r in self.recurrent_regions]
