@@ -1,0 +1,38 @@
+"""mrnn_jax: the JAX/equinox backend.
+
+The primary interface is pure: :func:`simulate` (one ``lax.scan`` over
+:func:`step`) takes a mapping of named arrays and a static
+:class:`mrnn_core.Dynamics`, and works under ``jit``, ``vmap`` and ``grad``.
+The equinox Modules :class:`mRNN` (leaky) and :class:`ElmanmRNN` hold those
+arrays as a pytree and call it; :func:`trainable_filter` tells an optimiser
+which of their arrays learn.
+"""
+
+from mrnn_core import Checkpoint as Checkpoint
+from mrnn_core import Dynamics as Dynamics
+from mrnn_core import MRNNConfigError as MRNNConfigError
+
+from ._activations import get_activation as get_activation
+from ._functional import effective_weights as effective_weights
+from ._functional import step as step
+from ._model import ElmanmRNN as ElmanmRNN
+from ._model import mRNN as mRNN
+from ._model import mRNNBase as mRNNBase
+from ._model import trainable_filter as trainable_filter
+from ._regions import initial_condition as initial_condition
+from ._regions import projection as projection
+from ._regions import region_activity as region_activity
+from ._regions import region_indices as region_indices
+from ._regions import tonic_input as tonic_input
+from ._regions import weight_subset as weight_subset
+from ._simulate import input_drive as input_drive
+from ._simulate import simulate as simulate
+
+__all__ = [
+    "mRNN", "ElmanmRNN", "mRNNBase",
+    "MRNNConfigError", "Dynamics", "Checkpoint",
+    "get_activation", "effective_weights", "input_drive", "step", "simulate",
+    "region_indices", "region_activity", "projection", "weight_subset",
+    "tonic_input", "initial_condition",
+    "trainable_filter",
+]

@@ -1,0 +1,101 @@
+"""The arithmetic of one network step, free of layout and validation.
+
+Everything here is a pure function of arrays and a static
+:class:`mrnn_core.Dynamics`; :mod:`._simulate` adds the call layouts, the
+shape checks and the ``lax.scan`` loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+
+from mrnn_core import Dynamics, effective_weight
+
+from ._activations import get_activation
+
+# Full float32 precision on GPU/TPU too (JAX's default there multiplies in
+# TF32/bfloat16 passes), so float32 runs agree with torch and the reference.
+_PRECISION = jax.lax.Precision.HIGHEST
+
+
+def matmul_t(a, W):
+    """``a @ W.T`` for a batch of row vectors ``a`` ``[..., n_src]`` and ``W`` ``[n_dst, n_src]``."""
+    return jnp.matmul(a, W.T, precision=_PRECISION)
+
+
+def _effective(params: Mapping, name: str, constrained: bool):
+    # Masks and sign matrices are structure, never trained: no gradient reaches them.
+    mask = jax.lax.stop_gradient(jnp.asarray(params[f"{name}_mask"]))
+    sign = jax.lax.stop_gradient(jnp.asarray(params[f"{name}_sign_matrix"]))
+    return effective_weight(jnp.asarray(params[name]), mask, sign, constrained)
+
+
+def effective_weights(params: Mapping, dynamics: Dynamics):
+    """The weights the dynamics use.
+
+    ``W_eff = mask * |W| * sign`` under Dale's law (``dynamics.rec_constrained``
+    / ``inp_constrained``), else ``W * mask``. Masks and sign matrices enter
+    through ``jax.lax.stop_gradient``.
+
+    **Arguments:**
+
+    - `params`: a mapping with ``W_rec``, ``W_rec_mask``, ``W_rec_sign_matrix``
+      (``[H, H]``) and ``W_inp``, ``W_inp_mask``, ``W_inp_sign_matrix`` (``[H, I]``).
+    - `dynamics`: the static settings.
+
+    **Returns:** ``(W_rec_eff [H, H], W_inp_eff [H, I])``.
+    """
+    return (_effective(params, "W_rec", dynamics.rec_constrained),
+            _effective(params, "W_inp", dynamics.inp_constrained))
+
+
+def drive(dynamics: Dynamics, W_inp_eff, base_firing, u, stim_input=None,
+          eps_x=None, eps_u=None):
+    """``W_inp_eff (u + c_u eps_u) + b + c_x eps_x + s`` for any leading axes.
+
+    ``u``, ``eps_u`` are ``[..., I]``; ``stim_input``, ``eps_x`` and the result
+    ``[..., H]``; ``c_x``, ``c_u`` are ``dynamics.hid_noise_const`` and
+    ``inp_noise_const``. Absent terms (None) are left out.
+    """
+    if eps_u is not None:
+        u = u + dynamics.inp_noise_const * eps_u
+    out = matmul_t(u, W_inp_eff) + base_firing
+    if eps_x is not None:
+        out = out + dynamics.hid_noise_const * eps_x
+    if stim_input is not None:
+        out = out + stim_input
+    return out
+
+
+def _leaky(dynamics, W_rec_eff, x, h, drive_t):
+    return x + dynamics.alpha * (-x + matmul_t(h, W_rec_eff) + drive_t)
+
+
+def _elman(dynamics, W_rec_eff, x, h, drive_t):
+    return matmul_t(h, W_rec_eff) + drive_t
+
+
+_UPDATES = {"leaky": _leaky, "elman": _elman}
+
+
+def step(dynamics: Dynamics, W_rec_eff, state, drive_t):
+    """One update of the state ``(x, h)``.
+
+    leaky: ``x' = x + alpha * (-x + W_rec_eff h + drive_t)``;
+    Elman: ``x' = W_rec_eff h + drive_t``; then ``h' = f(x')``.
+
+    **Arguments:**
+
+    - `dynamics`: picks the update (``kind``), ``alpha`` and ``f``.
+    - `W_rec_eff`: ``[H, H]`` effective recurrent weights.
+    - `state`: ``(x, h)``, each ``[B, H]`` (or ``[H]``).
+    - `drive_t`: ``[B, H]`` (or ``[H]``), one step of :func:`input_drive`.
+
+    **Returns:** the new ``(x, h)``.
+    """
+    x, h = state
+    x = _UPDATES[dynamics.kind](dynamics, W_rec_eff, x, h, drive_t)
+    return x, get_activation(dynamics.activation)(x)

@@ -1,0 +1,191 @@
+"""``simulate`` and ``input_drive``: the primary, pure interface of the backend.
+
+Both check every shape with :func:`mrnn_core.check_call_shapes` in plain
+Python first, so bad input raises the same :class:`mrnn_core.MRNNConfigError`
+as every other backend, before anything is traced. ``simulate`` then runs one
+jitted ``lax.scan`` (compiled once per shape and set of present arguments).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+
+from mrnn_core import PARAM_NAMES, Dynamics, MRNNConfigError, check_call_shapes
+
+from ._activations import get_activation
+from ._functional import drive, effective_weights, step
+
+_USED = tuple(n for n in PARAM_NAMES if n != "init")
+
+
+def _shape(a):
+    return None if a is None else tuple(jnp.shape(a))
+
+
+def _check_network(params, dynamics) -> tuple[int, int]:
+    """``(H, I)`` of a valid params mapping; raises naming the bad entry."""
+    if not isinstance(dynamics, Dynamics):
+        raise MRNNConfigError(
+            f"dynamics: expected a mrnn_core.Dynamics, got {type(dynamics).__name__}")
+    if not isinstance(params, Mapping):
+        raise MRNNConfigError(f"params: expected a mapping of named arrays, got {type(params).__name__}")
+    missing = [n for n in _USED if n not in params]
+    if missing:
+        raise MRNNConfigError(
+            f"params: missing {', '.join(map(repr, missing))}; expected a mapping with "
+            f"{', '.join(_USED)}")
+    mask = _shape(params["W_inp_mask"])
+    if len(mask) != 2:
+        raise MRNNConfigError(f"params['W_inp_mask']: expected shape [H, I], got {mask}")
+    H, I = mask
+    expected = {"W_rec": (H, H), "W_rec_mask": (H, H), "W_rec_sign_matrix": (H, H),
+                "W_inp": (H, I), "W_inp_sign_matrix": (H, I), "base_firing": (H,)}
+    for name, want in expected.items():
+        if _shape(params[name]) != want:
+            raise MRNNConfigError(
+                f"params[{name!r}]: expected shape {want} (H = {H}, I = {I}, read from "
+                f"W_inp_mask), got {_shape(params[name])}")
+    return H, I
+
+
+def _time_major(a, batch_first: bool, batched: bool):
+    """``[T, B, F]`` from the call layout (``[T, F]`` gains ``B = 1``)."""
+    if a is None:
+        return None
+    if not batched:
+        return a[:, None, :]
+    return jnp.swapaxes(a, 0, 1) if batch_first else a
+
+
+def _call_layout(a, batch_first: bool, batched: bool):
+    """Inverse of :func:`_time_major`."""
+    if not batched:
+        return a[:, 0, :]
+    return jnp.swapaxes(a, 0, 1) if batch_first else a
+
+
+def input_drive(params: Mapping, dynamics: Dynamics, inp, *, stim_input=None,
+                eps_x=None, eps_u=None):
+    """Everything but the recurrence, for all steps at once.
+
+    ``drive_t = W_inp_eff (u_t + c_u eps_u_t) + b + c_x eps_x_t + s_t`` with
+    ``c_x = dynamics.hid_noise_const``, ``c_u = dynamics.inp_noise_const``.
+
+    **Arguments:**
+
+    - `params`: the named arrays (see :func:`simulate`).
+    - `dynamics`: the static settings (``batch_first`` sets the call layout).
+    - `inp`: ``[B, T, I]`` if ``batch_first`` else ``[T, B, I]`` (or ``[T, I]``);
+      None for a network without input regions when `stim_input` gives ``T``.
+    - `stim_input`, `eps_x`: ``[B, T, H]`` / ``[T, B, H]`` (or ``[T, H]``).
+    - `eps_u`: standard-normal input noise, the layout of `inp`.
+
+    **Returns:** the drive, time-major ``[T, B, H]`` (``[T, H]`` unbatched).
+    """
+    H, I = _check_network(params, dynamics)
+    call = check_call_shapes(hidden_size=H, input_size=I, batch_first=dynamics.batch_first,
+                             inp=_shape(inp), stim_input=_shape(stim_input),
+                             eps_x=_shape(eps_x), eps_u=_shape(eps_u))
+    tm = partial(_time_major, batch_first=dynamics.batch_first, batched=call.batched)
+    _, W_inp_eff = effective_weights(params, dynamics)
+    u = tm(inp) if inp is not None else jnp.zeros((call.steps, call.batch, I), W_inp_eff.dtype)
+    out = drive(dynamics, W_inp_eff, jnp.asarray(params["base_firing"]), u,
+                tm(stim_input), tm(eps_x), tm(eps_u))
+    return out if call.batched else out[:, 0, :]
+
+
+def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
+             stim_input=None, W_rec=None, eps_x=None, eps_u=None, key=None):
+    """Run the network over ``T`` steps with ``jax.lax.scan`` (SEMANTICS.md section 4).
+
+    leaky: ``x_{t+1} = x_t + alpha (-x_t + W_rec_eff h_t + W_inp_eff (u_t + c_u eps_u)
+    + b + c_x eps_x + s_t)``; Elman: ``x_{t+1} = W_rec_eff h_t + W_inp_eff (u_t +
+    c_u eps_u) + b + c_x eps_x + s_t``; then ``h_{t+1} = f(x_{t+1})``.
+
+    Pure and transformable: ``jax.jit(simulate, static_argnums=1)``,
+    ``jax.vmap`` over a batch or over stacked parameter sets, ``jax.grad``.
+    Masks and sign matrices get no gradient.
+
+    **Arguments:**
+
+    - `params`: a mapping with ``W_rec`` ``[H, H]``, ``W_inp`` ``[H, I]``, their
+      ``_mask`` and ``_sign_matrix`` of the same shapes, and ``base_firing``
+      ``[H]`` (extra keys are ignored, so a checkpoint's ``params`` works).
+    - `dynamics`: a :class:`mrnn_core.Dynamics` (static: hashable, not traced).
+    - `inp`: ``[B, T, I]`` if ``dynamics.batch_first`` else ``[T, B, I]``, or
+      ``[T, I]`` unbatched; None when ``I = 0`` and `stim_input` gives ``T``.
+    - `x0`: leaky only, the initial pre-activation ``[B, H]`` (``[H]``).
+    - `h0`: the initial rate ``[B, H]``; required for Elman, ``f(x0)`` by
+      default for leaky.
+    - `stim_input`: additive stimulus ``s``, output layout, feature size ``H``.
+    - `W_rec`: an ``[H, H]`` matrix used as ``W_rec_eff`` for this call.
+    - `eps_x`, `eps_u`: standard-normal noise (output / input layout).
+    - `key`: a PRNG key to draw `eps_x` and `eps_u` from instead (not both).
+
+    **Returns:** leaky ``(xs, hs)``, Elman ``hs``: the ``T`` states after each
+    update (never the initial one), each ``[B, T, H]`` / ``[T, B, H]`` / ``[T, H]``.
+    """
+    H, I = _check_network(params, dynamics)
+    leaky = dynamics.kind == "leaky"
+    state_name = "x0" if leaky else "h0"
+    state = x0 if leaky else h0
+    if state is None:
+        model = "leaky model" if leaky else "Elman model"
+        raise MRNNConfigError(
+            f"{state_name}: the {model} needs an initial state {state_name} of shape "
+            f"[B, H] (or [H] unbatched) with H = {H}, got None")
+    if not leaky and x0 is not None:
+        raise MRNNConfigError(
+            "x0: the Elman model has no separate pre-activation state; pass its initial "
+            "state as h0 and leave x0 as None")
+    if key is not None and (eps_x is not None or eps_u is not None):
+        raise MRNNConfigError(
+            "key: noise is drawn from key or given as eps_x / eps_u, not both; "
+            "got key together with explicit eps arrays")
+    check_call_shapes(hidden_size=H, input_size=I, batch_first=dynamics.batch_first,
+                      inp=_shape(inp), state=_shape(state), state_name=state_name,
+                      h0=_shape(h0) if leaky else None, stim_input=_shape(stim_input),
+                      W_rec=_shape(W_rec), eps_x=_shape(eps_x), eps_u=_shape(eps_u))
+    used = {n: params[n] for n in _USED}
+    return _scan(used, inp, state, h0 if leaky else None, stim_input, W_rec,
+                 eps_x, eps_u, key, dynamics=dynamics)
+
+
+@partial(jax.jit, static_argnames="dynamics")
+def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynamics):
+    leaky = dynamics.kind == "leaky"
+    batched = (inp if inp is not None else stim_input).ndim == 3
+    tm = partial(_time_major, batch_first=dynamics.batch_first, batched=batched)
+    W_rec_eff, W_inp_eff = effective_weights(params, dynamics)
+    if W_rec is not None:
+        W_rec_eff = W_rec
+    H, I = W_inp_eff.shape
+    T, B = tm(inp if inp is not None else stim_input).shape[:2]
+    dtype = jnp.result_type(W_inp_eff, params["base_firing"])
+    u = tm(inp) if inp is not None else jnp.zeros((T, B, I), dtype)
+    eps_x, eps_u = tm(eps_x), tm(eps_u)
+    if key is not None:
+        key_x, key_u = jax.random.split(key)
+        eps_x = jax.random.normal(key_x, (T, B, H), dtype)
+        eps_u = jax.random.normal(key_u, (T, B, I), dtype)
+    drives = drive(dynamics, W_inp_eff, params["base_firing"], u, tm(stim_input), eps_x, eps_u)
+
+    x = jnp.reshape(state, (B, H))
+    if not leaky:
+        h = x
+    elif h0 is None:
+        h = get_activation(dynamics.activation)(x)
+    else:
+        h = jnp.reshape(h0, (B, H))
+
+    def body(carry, drive_t):
+        carry = step(dynamics, W_rec_eff, carry, drive_t)
+        return carry, (carry if leaky else carry[1])
+
+    _, out = jax.lax.scan(body, (x, h), drives)
+    return jax.tree.map(partial(_call_layout, batch_first=dynamics.batch_first,
+                                batched=batched), out)
