@@ -1,0 +1,572 @@
+"""mRNNBase: build a network region by region, finalise it from mrnn_core, run it.
+
+The model keeps a :class:`mrnn_core.NetworkSpec` that every ``add_*`` call
+extends (so the core validates, and a rejected call leaves the model as it
+was), the region objects of mRNNTorch's API, and, once finalised, the
+tensors below. The dynamics are :func:`mrnn_torch.simulate`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+from torch import nn
+
+from mrnn_core import (
+    Checkpoint,
+    Dynamics,
+    MRNNConfigError,
+    NetworkSpec,
+    Streams,
+    check_call_shapes,
+    connectivity_from_arrays,
+    effective_weight,
+    init_input_weight,
+    init_recurrent_weight,
+    input_structure,
+    load_config,
+    recurrent_structure,
+    scale_to_spectral_radius,
+)
+
+from ._device import resolve_device, resolve_dtype
+from ._functional import get_activation, simulate
+from ._helpers import RegionHelpers
+from .region import Connection, InputRegion, RecurrentRegion, plain
+
+_STRUCTURE = ("W_rec_mask", "W_rec_sign_matrix", "W_inp_mask", "W_inp_sign_matrix")
+
+
+def _slices(regions) -> dict[str, slice]:
+    out, start = {}, 0
+    for r in regions:
+        out[r.name] = slice(start, start + r.num_units)
+        start += r.num_units
+    return out
+
+
+def _bias_key(name: str) -> str:
+    # torch parameter names cannot hold '.', the state_dict separator
+    return "base_firing_" + name.replace(".", "_")
+
+
+def _fill_missing_biases(module, state_dict, prefix, *_):
+    """A state_dict saved without the learnable biases (mRNNTorch never saved
+    them) loads strictly: the missing biases keep their current values."""
+    for key in module._bias_keys.values():
+        state_dict.setdefault(prefix + key, getattr(module, key).detach())
+
+
+class _DynamicsField:
+    """A model attribute that reads, and on assignment replaces, a field of
+    ``model.dynamics`` (so the frozen record stays the one source of truth)."""
+
+    def __init__(self, field: str):
+        self.field = field
+
+    def __get__(self, model, owner=None):
+        return self if model is None else getattr(model.dynamics, self.field)
+
+    def __set__(self, model, value):
+        model.dynamics = dataclasses.replace(model.dynamics, **{self.field: value})
+
+
+class mRNNBase(RegionHelpers, nn.Module):
+    """A multi-regional RNN with mRNNTorch's API; subclasses pick the dynamics.
+
+    **Arguments:** ``config`` (an mRNNTorch JSON path, a dict in that format,
+    or a :class:`mrnn_core.NetworkSpec`; ``None`` to build by hand),
+    ``activation`` (``relu``, ``tanh``, ``sigmoid``, ``softplus``, ``linear``),
+    ``noise_level_act`` / ``noise_level_inp`` (``sigma_x`` / ``sigma_u``),
+    ``rec_constrained`` / ``inp_constrained`` (Dale's law), ``batch_first``,
+    ``spectral_radius`` (target radius of the effective ``W_rec`` at
+    finalisation), ``config_finalize`` (finalise both sides right after
+    reading ``config``; pass False to keep adding regions and connections
+    by hand), ``device`` (``None``: CUDA when available, else CPU);
+    keyword-only ``dt``, ``tau``, ``seed`` (masks and initial weights are drawn
+    by :mod:`mrnn_core` from it; ``None`` draws it from torch's RNG, so
+    ``torch.manual_seed`` makes construction reproducible) and ``dtype``
+    (default: torch's).
+
+    **Parameters and buffers** (the ``state_dict`` keys, as in mRNNTorch):
+    ``W_rec`` ``[H, H]`` and ``W_inp`` ``[H, I]`` (parameters, ``None`` until
+    finalised); buffers ``W_rec_mask``, ``W_rec_sign_matrix`` ``[H, H]`` and
+    ``W_inp_mask``, ``W_inp_sign_matrix`` ``[H, I]``, never trained; and a
+    parameter ``base_firing_<region>`` ``[n]`` per region with
+    ``learnable_bias`` (``.`` in a region name becomes ``_``). A state_dict
+    without the bias keys (as mRNNTorch saves) still loads strictly.
+
+    Every matrix is ``[destination, source]``; ``H`` / ``I`` are the total
+    recurrent units / input channels, regions in insertion order.
+    """
+
+    _kind = "leaky"
+
+    rec_constrained = _DynamicsField("rec_constrained")
+    inp_constrained = _DynamicsField("inp_constrained")
+    batch_first = _DynamicsField("batch_first")
+    spectral_radius = _DynamicsField("spectral_radius")
+    dt = _DynamicsField("dt")
+    tau = _DynamicsField("tau")
+    noise_level_act = sigma_recur = _DynamicsField("noise_level_act")
+    noise_level_inp = sigma_input = _DynamicsField("noise_level_inp")
+
+    def __init__(self, config=None, activation: str = "relu", noise_level_act: float = 0.01,
+                 noise_level_inp: float = 0.01, rec_constrained: bool = True,
+                 inp_constrained: bool = True, batch_first: bool = True,
+                 spectral_radius: float | None = None, config_finalize: bool = True,
+                 device=None, *, dt: float = 10.0, tau: float = 100.0, seed=None, dtype=None):
+        super().__init__()
+        self.dynamics = Dynamics(self._kind, activation, dt, tau, noise_level_act,
+                                 noise_level_inp, rec_constrained, inp_constrained,
+                                 batch_first, spectral_radius)
+        self._device = resolve_device(device)
+        self._dtype = resolve_dtype(dtype)
+        spec = NetworkSpec() if config is None else load_config(config)
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, ()).item())
+        try:
+            np.random.SeedSequence(seed)
+        except (TypeError, ValueError):
+            raise MRNNConfigError(f"seed: expected a non-negative integer or None, got {seed!r}") from None
+        self.seed = seed
+        self.config_finalize = config_finalize
+        self.rec_finalized = self.inp_finalized = False
+        self.region_dict: dict[str, RecurrentRegion] = {}
+        self.inp_dict: dict[str, InputRegion] = {}
+        self.region_mask_dict: dict[str, torch.Tensor] = {}
+        self._bias_keys: dict[str, str] = {}
+        self._spec = NetworkSpec()
+        self._layout_cache = None
+        self.register_parameter("W_rec", None)
+        self.register_parameter("W_inp", None)
+        for name in _STRUCTURE:
+            self.register_buffer(name, None)
+        self.register_load_state_dict_pre_hook(_fill_missing_biases)
+        self.register_load_state_dict_post_hook(lambda module, _: module._sync_regions())
+        self._adopt(spec)
+        if config is not None and config_finalize:
+            self.finalize_connectivity()
+
+    # small pieces ------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        """The device every tensor of the model (regions included) lives on."""
+        return self._device
+
+    @property
+    def activation(self):
+        """The activation ``f`` as a function of a tensor."""
+        return get_activation(self.dynamics.activation)
+
+    @property
+    def activation_name(self) -> str:
+        return self.dynamics.activation
+
+    @property
+    def alpha(self) -> float:
+        """``dt / tau`` (leaky); 1 for Elman."""
+        return self.dynamics.alpha
+
+    @property
+    def hid_noise_const(self) -> float:
+        """``c_x``: leaky ``sqrt(2 alpha sigma_x^2) / alpha``; Elman ``sigma_x``."""
+        return self.dynamics.hid_noise_const
+
+    @property
+    def inp_noise_const(self) -> float:
+        """``c_u``: leaky ``sqrt(2 alpha sigma_u^2) / alpha``; Elman ``sigma_u``."""
+        return self.dynamics.inp_noise_const
+
+    @property
+    def total_num_units(self) -> int:
+        """``H``, the recurrent units added so far."""
+        return self._spec.hidden_size
+
+    @property
+    def total_num_inputs(self) -> int:
+        """``I``, the input channels added so far."""
+        return self._spec.input_size
+
+    def _zeros(self, *shape) -> torch.Tensor:
+        return torch.zeros(shape, device=self._device, dtype=self._dtype)
+
+    def _tensor(self, a) -> torch.Tensor:
+        return torch.tensor(np.asarray(a), device=self._device, dtype=self._dtype)
+
+    @property
+    def _layout(self):
+        """The spec's layout as a :class:`mrnn_core.Connectivity` (its masks are
+        placeholders: only names, slices and parents are read from it)."""
+        if self._layout_cache is None or self._layout_cache.spec is not self._spec:
+            H, I = self.total_num_units, self.total_num_inputs
+            z_rec, z_inp = np.zeros((H, H)), np.zeros((H, I))
+            self._layout_cache = connectivity_from_arrays(self._spec, z_rec, z_rec, z_inp, z_inp)
+        return self._layout_cache
+
+    # building ----------------------------------------------------------------
+
+    def _check_open(self, call: str, side: str, why: str | None = None) -> None:
+        if self.rec_finalized if side == "recurrent" else self.inp_finalized:
+            raise MRNNConfigError(
+                f"{call}: {side} connectivity is already finalised; "
+                + (why or f"add every {side} region and connection before finalising it")
+                + " (a config finalises both sides unless config_finalize=False)"
+            )
+
+    def _attach_recurrent(self, r) -> None:
+        region = RecurrentRegion(r.num_units, r.base_firing, r.init, r.sign, r.parent_region,
+                                 r.learnable_bias, self._device, dtype=self._dtype, name=r.name)
+        self.region_dict[r.name] = region
+        if r.learnable_bias:
+            self._bias_keys[r.name] = _bias_key(r.name)
+            self.register_parameter(_bias_key(r.name), region.base_firing)
+
+    def _check_bias_key(self, r) -> None:
+        key = _bias_key(r.name)
+        if r.learnable_bias and key in self._parameters:
+            raise MRNNConfigError(
+                f"recurrent region {r.name!r}: its learnable bias would be stored as {key!r}, "
+                f"which another region's bias already uses ('.' becomes '_'); rename one"
+            )
+
+    def _set_spec(self, spec: NetworkSpec) -> None:
+        self._spec = spec
+        H = spec.hidden_size
+        self.region_mask_dict = {}
+        for name, rows in _slices(spec.recurrent_regions).items():
+            mask = self._zeros(H)
+            mask[rows] = 1.0
+            self.region_mask_dict[name] = mask
+
+    def _adopt(self, spec: NetworkSpec) -> None:
+        """Regions and placeholder connections for every entry of a valid spec."""
+        for r in spec.recurrent_regions:
+            self._check_bias_key(r)
+            self._attach_recurrent(r)
+        for r in spec.input_regions:
+            self.inp_dict[r.name] = InputRegion(r.num_units, r.sign, self._device,
+                                                dtype=self._dtype, name=r.name)
+        for sources, connections in ((self.region_dict, spec.recurrent_connections),
+                                     (self.inp_dict, spec.input_connections)):
+            for c in connections:
+                sources[c.src_region].add_connection(
+                    c.dst_region, self.region_dict[c.dst_region].num_units,
+                    zero_connection=c.zero_connection)
+        self._set_spec(spec)
+
+    def add_recurrent_region(self, name: str, num_units: int, sign: str = "pos",
+                             base_firing=0.0, init=0.0, device=None,
+                             parent_region: str | None = None, learnable_bias: bool = False) -> None:
+        """Append a recurrent region of ``num_units`` units (``H`` grows by that).
+
+        ``sign`` (``pos``/``exc`` or ``neg``/``inhib``) is the sign of its
+        outgoing weights under Dale's law; ``base_firing`` (``b``) and ``init``
+        (initial pre-activation) are one number or one per unit;
+        ``parent_region`` groups regions under one name; ``learnable_bias``
+        makes ``b`` a trained parameter. ``device`` is accepted for mRNNTorch
+        code and ignored: the model's device rules.
+        """
+        call = f"add_recurrent_region({name!r})"
+        self._check_open(call, "recurrent")
+        self._check_open(call, "input", "W_inp has one row per recurrent unit, so recurrent "
+                                        "regions must all be added before finalising it")
+        spec = self._spec.with_recurrent_region(
+            name, num_units, sign=sign, base_firing=plain(base_firing), init=plain(init),
+            parent_region=parent_region, learnable_bias=learnable_bias)
+        self._check_bias_key(spec.recurrent_regions[-1])
+        self._attach_recurrent(spec.recurrent_regions[-1])
+        self._set_spec(spec)
+
+    def add_input_region(self, name: str, num_units: int, sign: str = "pos", device=None) -> None:
+        """Append an input region of ``num_units`` channels (``I`` grows by that).
+        ``device`` is accepted and ignored: the model's device rules."""
+        self._check_open(f"add_input_region({name!r})", "input")
+        spec = self._spec.with_input_region(name, num_units, sign)
+        r = spec.input_regions[-1]
+        self.inp_dict[name] = InputRegion(r.num_units, r.sign, self._device,
+                                          dtype=self._dtype, name=name)
+        self._set_spec(spec)
+
+    def add_recurrent_connection(self, src_region: str, dst_region: str,
+                                 sparsity: float | None = None, zero_connection: bool = False) -> None:
+        """Declare the projection ``src_region -> dst_region`` between recurrent regions.
+
+        ``sparsity`` ``s`` is the fraction of each source unit's weights
+        removed (``ceil(s * n_dst)`` per column; mRNNTorch's behaviour);
+        ``None`` is dense. Masks and weights are drawn at finalisation.
+        """
+        self._check_open(f"add_recurrent_connection({src_region!r}, {dst_region!r})", "recurrent")
+        spec = self._spec.with_recurrent_connection(src_region, dst_region, sparsity, zero_connection)
+        self.region_dict[src_region].add_connection(
+            dst_region, self.region_dict[dst_region].num_units, zero_connection=zero_connection)
+        self._set_spec(spec)
+
+    def add_input_connection(self, src_region: str, dst_region: str,
+                             sparsity: float | None = None, zero_connection: bool = False) -> None:
+        """Declare the projection from input region ``src_region`` to recurrent
+        region ``dst_region``; ``sparsity`` as in :meth:`add_recurrent_connection`."""
+        self._check_open(f"add_input_connection({src_region!r}, {dst_region!r})", "input")
+        spec = self._spec.with_input_connection(src_region, dst_region, sparsity, zero_connection)
+        self.inp_dict[src_region].add_connection(
+            dst_region, self.region_dict[dst_region].num_units, zero_connection=zero_connection)
+        self._set_spec(spec)
+
+    # finalising --------------------------------------------------------------
+
+    def finalize_connectivity(self) -> None:
+        """Finalise whichever of the recurrent and input sides is still open."""
+        self.finalize_rec_connectivity()
+        self.finalize_inp_connectivity()
+
+    def finalize_rec_connectivity(self) -> None:
+        """Draw ``W_rec``'s mask, signs and initial weights (undeclared blocks
+        zero); then scale to ``spectral_radius`` if set. A no-op once done."""
+        if self.rec_finalized:
+            return
+        streams = Streams.from_seed(self.seed)
+        mask, sign = recurrent_structure(self._spec, streams.recurrent_mask)
+        W = init_recurrent_weight(self._spec, self.dynamics.rec_constrained,
+                                  streams.recurrent_weight)
+        if self.dynamics.spectral_radius is not None:
+            W_eff = effective_weight(W, mask, sign, self.dynamics.rec_constrained)
+            W = scale_to_spectral_radius(W, W_eff, self.dynamics.spectral_radius)
+        self._set_recurrent(W, mask, sign)
+
+    def finalize_inp_connectivity(self) -> None:
+        """Draw ``W_inp``'s mask, signs and initial weights. A no-op once done."""
+        if self.inp_finalized:
+            return
+        streams = Streams.from_seed(self.seed)
+        mask, sign = input_structure(self._spec, streams.input_mask)
+        W = init_input_weight(self._spec, self.dynamics.inp_constrained, streams.input_weight)
+        self._set_input(W, mask, sign)
+
+    def _set_recurrent(self, W, mask, sign) -> None:
+        self.W_rec = nn.Parameter(self._tensor(W))
+        self.W_rec_mask, self.W_rec_sign_matrix = self._tensor(mask), self._tensor(sign)
+        self.rec_finalized = True
+        self._sync_regions()
+
+    def _set_input(self, W, mask, sign) -> None:
+        self.W_inp = nn.Parameter(self._tensor(W))
+        self.W_inp_mask, self.W_inp_sign_matrix = self._tensor(mask), self._tensor(sign)
+        self.inp_finalized = True
+        self._sync_regions()
+
+    def _sync_regions(self) -> None:
+        """Point the regions at the model's tensors: learnable biases are the
+        model's parameters, and each connection of a finalised side views its
+        block of the model's matrices (every region then has a connection to
+        every recurrent region; undeclared ones are zero connections)."""
+        for name, key in self._bias_keys.items():
+            self.region_dict[name].base_firing = getattr(self, key)
+        rows = _slices(self._spec.recurrent_regions)
+        sides = []
+        if self.rec_finalized:
+            sides.append((self.region_dict, rows, self.W_rec, self.W_rec_mask, self.W_rec_sign_matrix))
+        if self.inp_finalized:
+            sides.append((self.inp_dict, _slices(self._spec.input_regions), self.W_inp,
+                          self.W_inp_mask, self.W_inp_sign_matrix))
+        for regions, cols, W, mask, sign in sides:
+            W = W.detach()
+            for src, region in regions.items():
+                for dst, r in rows.items():
+                    c = region.connections.setdefault(dst, Connection(zero_connection=True))
+                    block = (r, cols[src])
+                    c.parameter, c.weight_mask, c.sign_matrix = W[block], mask[block], sign[block]
+
+    def _check_finalised(self, side: str, what: str) -> None:
+        open_ = [s for s, done in (("recurrent", self.rec_finalized), ("input", self.inp_finalized))
+                 if not done and s in (side, "both")]
+        if open_:
+            raise MRNNConfigError(
+                f"{type(self).__name__}: cannot compute {what} before finalising: "
+                f"{' and '.join(open_)} connectivity is still open; call "
+                f"finalize_connectivity() after adding every region and connection"
+            )
+
+    # devices -----------------------------------------------------------------
+
+    def _apply(self, fn, recurse: bool = True):
+        super()._apply(fn, recurse)
+        probe = fn(torch.empty(0, device=self._device, dtype=self._dtype))
+        self._device, self._dtype = probe.device, probe.dtype
+        for region in (*self.region_dict.values(), *self.inp_dict.values()):
+            region._apply(fn)
+        self._set_spec(self._spec)
+        self._sync_regions()
+        return self
+
+    # state -------------------------------------------------------------------
+
+    @property
+    def tonic_inp(self) -> torch.Tensor:
+        """The baseline drive ``b`` ``[H]``: every region's ``base_firing``, in order."""
+        parts = [getattr(self, self._bias_keys[n]) if n in self._bias_keys else r.base_firing
+                 for n, r in self.region_dict.items()]
+        return torch.cat(parts) if parts else self._zeros(0)
+
+    @property
+    def initial_condition(self) -> torch.Tensor:
+        """The initial pre-activation ``[H]``: every region's ``init``, in order."""
+        parts = [r.init for r in self.region_dict.values()]
+        return torch.cat(parts) if parts else self._zeros(0)
+
+    def batched_initial_condition(self, batch_size: int):
+        raise NotImplementedError
+
+    def _params(self) -> dict[str, torch.Tensor]:
+        """The named tensors :func:`mrnn_torch.simulate` takes."""
+        return {"W_rec": self.W_rec, "W_rec_mask": self.W_rec_mask,
+                "W_rec_sign_matrix": self.W_rec_sign_matrix, "W_inp": self.W_inp,
+                "W_inp_mask": self.W_inp_mask, "W_inp_sign_matrix": self.W_inp_sign_matrix,
+                "base_firing": self.tonic_inp}
+
+    def _hid_noise(self, batch_size: int) -> torch.Tensor:
+        """``c_x * eps``, ``eps`` standard normal ``[B, H]``."""
+        return self.hid_noise_const * torch.randn(
+            batch_size, self.total_num_units, device=self._device, dtype=self._dtype)
+
+    def _inp_noise(self, batch_size: int) -> torch.Tensor:
+        """``c_u * eps``, ``eps`` standard normal ``[B, I]``."""
+        return self.inp_noise_const * torch.randn(
+            batch_size, self.total_num_inputs, device=self._device, dtype=self._dtype)
+
+    def _run(self, inp, state, h0, stim_input, noise, W_rec, eps_x, eps_u):
+        """The forward pass shared by the subclasses: draw noise if asked, then simulate."""
+        self._check_finalised("both", "a forward pass")
+        leaky = self.dynamics.kind == "leaky"
+        if noise:
+            shape = lambda a: None if a is None else tuple(a.shape)  # noqa: E731
+            call = check_call_shapes(
+                hidden_size=self.total_num_units, input_size=self.total_num_inputs,
+                batch_first=self.dynamics.batch_first, inp=shape(inp), state=shape(state),
+                state_name="x0" if leaky else "h0", stim_input=shape(stim_input))
+            lead = (call.batch, call.steps) if self.dynamics.batch_first else (call.steps, call.batch)
+            lead = lead if call.batched else (call.steps,)
+            draw = lambda n: torch.randn(*lead, n, device=self._device, dtype=self._dtype)  # noqa: E731
+            eps_x = draw(self.total_num_units) if eps_x is None else eps_x
+            eps_u = draw(self.total_num_inputs) if eps_u is None else eps_u
+        x0, h0 = (state, h0) if leaky else (None, state)
+        return simulate(self._params(), self.dynamics, inp, x0, h0, stim_input=stim_input,
+                        W_rec=W_rec, eps_x=eps_x, eps_u=eps_u)
+
+    # regions by name ---------------------------------------------------------
+
+    def __getitem__(self, name: str):
+        """The recurrent or input region called ``name``."""
+        if isinstance(name, str) and name in self.region_dict:
+            return self.region_dict[name]
+        if isinstance(name, str) and name in self.inp_dict:
+            return self.inp_dict[name]
+        self._spec.region(name)  # raises, listing the known regions
+        raise MRNNConfigError(f"{name!r} names no region")
+
+    def __setitem__(self, name: str, region) -> None:
+        """Replace region ``name`` with ``region`` of the same kind and size.
+
+        The replacement keeps the model's connectivity (its connections are
+        the model's); its own ``base_firing``, ``init``, ``parent_region`` and
+        ``learnable_bias`` take effect. Its sign may change only while that
+        side is not finalised.
+        """
+        recurrent = name in self.region_dict
+        old = self[name]
+        kind = RecurrentRegion if recurrent else InputRegion
+        if not isinstance(region, kind):
+            raise MRNNConfigError(
+                f"model[{name!r}] = ...: {name!r} is a {'recurrent' if recurrent else 'input'} "
+                f"region; expected a {kind.__name__}, got {type(region).__name__}"
+            )
+        if region.num_units != old.num_units:
+            raise MRNNConfigError(
+                f"model[{name!r}] = ...: expected a region of {old.num_units} units, "
+                f"got {region.num_units}"
+            )
+        if region.sign != old.sign and (self.rec_finalized if recurrent else self.inp_finalized):
+            raise MRNNConfigError(
+                f"model[{name!r}] = ...: its sign matrix is finalised with sign {old.sign!r}, "
+                f"got a region of sign {region.sign!r}"
+            )
+        if recurrent:
+            new = dataclasses.replace(
+                self._spec.region(name), sign=region.sign,
+                base_firing=tuple(region.base_firing.tolist()), init=tuple(region.init.tolist()),
+                parent_region=region.parent_region, learnable_bias=region.learnable_bias)
+            regions = tuple(new if r.name == name else r for r in self._spec.recurrent_regions)
+            spec = dataclasses.replace(self._spec, recurrent_regions=regions)
+            self._bias_keys.pop(name, None)
+            self._parameters.pop(_bias_key(name), None)
+            if region.learnable_bias:
+                self._bias_keys[name] = _bias_key(name)
+                self.register_parameter(_bias_key(name), region.base_firing)
+        else:
+            new = dataclasses.replace(self._spec.region(name), sign=region.sign)
+            regions = tuple(new if r.name == name else r for r in self._spec.input_regions)
+            spec = dataclasses.replace(self._spec, input_regions=regions)
+        region.to(device=self._device, dtype=self._dtype)
+        region.name, region.connections = name, old.connections
+        (self.region_dict if recurrent else self.inp_dict)[name] = region
+        self._set_spec(spec)
+        self._sync_regions()
+
+    # checkpoints -------------------------------------------------------------
+
+    def to_checkpoint(self) -> Checkpoint:
+        """The model as a :class:`mrnn_core.Checkpoint`: spec, dynamics and
+        float64 numpy copies of every array (``base_firing`` is the current,
+        possibly learned, bias; ``init`` the initial condition)."""
+        self._check_finalised("both", "a checkpoint")
+        as_numpy = lambda t: t.detach().to("cpu", torch.float64).numpy()  # noqa: E731
+        params = {k: as_numpy(v) for k, v in self._params().items()}
+        params["init"] = as_numpy(self.initial_condition)
+        return Checkpoint(self._spec, self.dynamics, params)
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: Checkpoint, device=None, dtype=None):
+        """A model holding exactly ``ckpt``'s arrays (nothing is drawn).
+
+        ``device`` as in the constructor; ``dtype`` defaults to torch's default
+        dtype. ``model.to_checkpoint()`` then ``from_checkpoint(..., dtype=the
+        model's dtype)`` is bit-identical.
+        """
+        if not isinstance(ckpt, Checkpoint):
+            raise MRNNConfigError(
+                f"from_checkpoint: expected a mrnn_core.Checkpoint, got {type(ckpt).__name__}"
+            )
+        if ckpt.dynamics.kind != cls._kind:
+            raise MRNNConfigError(
+                f"{cls.__name__}.from_checkpoint: the checkpoint holds a {ckpt.dynamics.kind!r} "
+                f"network, expected {cls._kind!r}; load it with "
+                f"{'mRNN' if ckpt.dynamics.kind == 'leaky' else 'ElmanmRNN'}.from_checkpoint"
+            )
+        d = ckpt.dynamics
+        model = cls(None, d.activation, d.noise_level_act, d.noise_level_inp, d.rec_constrained,
+                    d.inp_constrained, d.batch_first, d.spectral_radius, True, device,
+                    seed=0, dtype=dtype)
+        model.dynamics = d
+        model._adopt(ckpt.spec)
+        p = ckpt.params
+        model._set_recurrent(p["W_rec"], p["W_rec_mask"], p["W_rec_sign_matrix"])
+        model._set_input(p["W_inp"], p["W_inp_mask"], p["W_inp_sign_matrix"])
+        with torch.no_grad():
+            for name, rows in _slices(ckpt.spec.recurrent_regions).items():
+                region = model.region_dict[name]
+                region.base_firing.copy_(model._tensor(p["base_firing"][rows]))
+                region.init.copy_(model._tensor(p["init"][rows]))
+        return model
+
+    def extra_repr(self) -> str:
+        parts = [f"H={self.total_num_units} in {len(self.region_dict)} regions",
+                 f"I={self.total_num_inputs} in {len(self.inp_dict)} regions"]
+        defaults = Dynamics(self._kind)
+        parts += [f"{f.name}={getattr(self.dynamics, f.name)!r}"
+                  for f in dataclasses.fields(Dynamics)
+                  if f.name != "kind" and getattr(self.dynamics, f.name) != getattr(defaults, f.name)]
+        if not (self.rec_finalized and self.inp_finalized):
+            parts.append("not finalised")
+        return ", ".join(parts)

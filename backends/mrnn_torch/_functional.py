@@ -1,0 +1,313 @@
+"""The dynamics of SEMANTICS.md section 4 as pure functions of tensors.
+
+Nothing here holds state: ``params`` is a mapping of named tensors
+(:data:`mrnn_core.PARAM_NAMES`) and ``dynamics`` a :class:`mrnn_core.Dynamics`.
+The model classes call :func:`simulate`, so this file is the one place the
+forward pass lives.
+
+Cost of :func:`simulate` over ``T`` steps: the effective weights once, the
+input drive of all steps in one matmul, then per step one ``addmm`` and
+elementwise work. States are collected in a list and stacked once; the drive
+is split with ``unbind`` (one backward node), never indexed per step, since
+each per-step slice or slice write would make backward copy a whole
+``[T, B, H]`` tensor per step, i.e. cost growing as ``T**2``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from mrnn_core import (
+    Connectivity,
+    Dynamics,
+    MRNNConfigError,
+    check_activation,
+    check_call_shapes,
+    effective_weight,
+)
+
+
+def _softplus(x):
+    # Exactly log(1 + exp(x)) for every x: torch's softplus switches to x
+    # above a threshold of 20, which is off by ~1e-9 there.
+    return torch.logaddexp(x, x.new_zeros(()))
+
+
+def _linear(x):
+    return x
+
+
+_ACTIVATIONS = {
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "softplus": _softplus,
+    "linear": _linear,
+}
+
+
+def get_activation(name: str):
+    """The elementwise function ``f`` for activation ``name``.
+
+    One of ``relu``, ``tanh``, ``sigmoid``, ``softplus`` (beta 1,
+    ``log(1 + exp(x))``) and ``linear``; anything else raises
+    :class:`mrnn_core.MRNNConfigError` listing these.
+    """
+    return _ACTIVATIONS[check_activation(name)]
+
+
+def effective_weights(params: Mapping, dynamics: Dynamics):
+    """``(W_rec_eff [H, H], W_inp_eff [H, I])``, the matrices the dynamics use.
+
+    Under Dale's law (``rec_constrained`` / ``inp_constrained``)
+    ``W_eff = mask * |W| * sign``, otherwise ``W_eff = W * mask``.
+    """
+    W_rec = effective_weight(params["W_rec"], params["W_rec_mask"],
+                             params["W_rec_sign_matrix"], dynamics.rec_constrained)
+    W_inp = effective_weight(params["W_inp"], params["W_inp_mask"],
+                             params["W_inp_sign_matrix"], dynamics.inp_constrained)
+    return W_rec, W_inp
+
+
+def _shape(a):
+    return None if a is None else tuple(a.shape)
+
+
+def _time_major(a, batch_first: bool, batched: bool):
+    """``[T, B, F]`` view of a call-layout tensor (None stays None)."""
+    if a is None:
+        return None
+    if not batched:
+        return a.unsqueeze(1)
+    return a.transpose(0, 1) if batch_first else a
+
+
+def _drive(W_inp_eff, b, dynamics: Dynamics, u, s, eps_x, eps_u):
+    """``[T, B, H]`` drive of every step from time-major ``[T, B, .]`` tensors."""
+    if eps_u is not None:
+        u = u + dynamics.inp_noise_const * eps_u
+    drive = torch.matmul(u, W_inp_eff.T) + b
+    if eps_x is not None:
+        drive = drive + dynamics.hid_noise_const * eps_x
+    if s is not None:
+        drive = drive + s
+    return drive.contiguous()
+
+
+def input_drive(params: Mapping, dynamics: Dynamics, inp, *, stim_input=None,
+                eps_x=None, eps_u=None):
+    """Everything a step adds besides the recurrent term, for all steps at once.
+
+    ``drive_t = W_inp_eff (u_t + c_u eps_u_t) + b + c_x eps_x_t + s_t`` with
+    ``c_x = dynamics.hid_noise_const``, ``c_u = dynamics.inp_noise_const`` and
+    ``b = params["base_firing"]``.
+
+    **Arguments:** ``inp`` ``[B, T, I]`` if ``dynamics.batch_first`` else
+    ``[T, B, I]`` (``None`` for zero input when ``stim_input`` gives ``T``);
+    ``stim_input`` and ``eps_x`` in the same layout with feature size ``H``;
+    ``eps_u`` like ``inp``. Unbatched ``[T, .]`` inputs count as ``B = 1``.
+
+    **Returns:** the drive, time-major ``[T, B, H]``.
+    """
+    H, I = params["W_inp"].shape
+    call = check_call_shapes(hidden_size=H, input_size=I, batch_first=dynamics.batch_first,
+                             inp=_shape(inp), stim_input=_shape(stim_input),
+                             eps_x=_shape(eps_x), eps_u=_shape(eps_u))
+    _, W_inp_eff = effective_weights(params, dynamics)
+    return _drive_for_call(params, dynamics, W_inp_eff, call, inp, stim_input, eps_x, eps_u)
+
+
+def _drive_for_call(params, dynamics, W_inp_eff, call, inp, stim_input, eps_x, eps_u):
+    tm = lambda a: _time_major(a, dynamics.batch_first, call.batched)  # noqa: E731
+    u = tm(inp)
+    if u is None:
+        u = W_inp_eff.new_zeros(call.steps, call.batch, W_inp_eff.shape[1])
+    return _drive(W_inp_eff, params["base_firing"], dynamics, u, tm(stim_input),
+                  tm(eps_x), tm(eps_u))
+
+
+def _step(f, alpha, leaky: bool, W_rec_T, state, drive_t):
+    x, h = state
+    z = torch.addmm(drive_t, h, W_rec_T)
+    x = torch.lerp(x, z, alpha) if leaky else z
+    return x, f(x)
+
+
+def step(dynamics: Dynamics, W_rec_eff, state, drive_t):
+    """One update of ``state = (x, h)``, each ``[B, H]`` (or ``[H]``).
+
+    Leaky: ``x' = x + alpha * (-x + W_rec_eff h + drive_t)``; Elman:
+    ``x' = W_rec_eff h + drive_t``; then ``h' = f(x')``. With ``drive_t``
+    from :func:`input_drive` this is SEMANTICS.md's update (the stimulus of
+    the leaky model enters as ``alpha * s_t``).
+
+    **Returns:** ``(x', h')``.
+    """
+    f = get_activation(dynamics.activation)
+    x, h = state
+    unbatched = h.dim() == 1
+    if unbatched:
+        x, h, drive_t = x.unsqueeze(0), h.unsqueeze(0), drive_t.unsqueeze(0)
+    x, h = _step(f, dynamics.alpha, dynamics.kind == "leaky", W_rec_eff.T, (x, h), drive_t)
+    return (x[0], h[0]) if unbatched else (x, h)
+
+
+def _stack(states, call, batch_first: bool, like):
+    """The ``T`` states ``[B, H]`` as one tensor in the output layout."""
+    H = like.shape[-1]
+    if states:
+        out = torch.stack(states, dim=1 if batch_first else 0)
+    else:
+        out = like.new_zeros((call.batch, 0, H) if batch_first else (0, call.batch, H))
+    if not call.batched:
+        out = out[0] if batch_first else out[:, 0]
+    return out
+
+
+def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
+             stim_input=None, W_rec=None, eps_x=None, eps_u=None):
+    """Run the network over ``T`` steps (SEMANTICS.md section 4).
+
+    **Arguments:**
+
+    - `params`: named tensors ``W_rec`` ``[H, H]``, ``W_inp`` ``[H, I]``, their
+      ``*_mask`` and ``*_sign_matrix``, and ``base_firing`` ``[H]``.
+    - `dynamics`: a :class:`mrnn_core.Dynamics`; ``kind`` picks the update.
+    - `inp`: ``[B, T, I]`` if ``batch_first`` else ``[T, B, I]``, or ``[T, I]``
+      unbatched; ``None`` means zero input (needs ``stim_input`` for ``T``).
+    - `x0`: leaky only, the initial pre-activation ``[B, H]`` (``[H]``).
+    - `h0`: the initial rate ``[B, H]``; leaky default ``f(x0)``; Elman requires it.
+    - `stim_input`: additive stimulus ``s``, output layout, feature size ``H``.
+    - `W_rec`: an ``[H, H]`` matrix used as ``W_rec_eff`` for this call.
+    - `eps_x`, `eps_u`: standard-normal draws (output / input layout); when
+      given, noise ``c_x eps_x`` / ``c_u eps_u`` is added.
+
+    Leaky: ``x_{t+1} = x_t + alpha (-x_t + W_rec_eff h_t + W_inp_eff (u_t + c_u eps_u)
+    + b + c_x eps_x) + alpha s_t``; Elman: ``x_{t+1} = W_rec_eff h_t + W_inp_eff
+    (u_t + c_u eps_u) + b + c_x eps_x + s_t``; ``h_{t+1} = f(x_{t+1})``.
+
+    **Returns:** ``(xs, hs)`` for leaky, ``hs`` for Elman: the ``T`` states
+    after each update, in the output layout (``[B, T, H]`` if ``batch_first``).
+    """
+    leaky = dynamics.kind == "leaky"
+    state = x0 if leaky else h0
+    if state is None:
+        raise MRNNConfigError(
+            "x0: the leaky model needs an initial pre-activation [B, H], got None" if leaky
+            else "h0: the Elman model needs an initial state [B, H], got None")
+    H, I = params["W_inp"].shape
+    call = check_call_shapes(hidden_size=H, input_size=I, batch_first=dynamics.batch_first,
+                             inp=_shape(inp), state=_shape(state),
+                             state_name="x0" if leaky else "h0",
+                             h0=_shape(h0) if leaky else None, stim_input=_shape(stim_input),
+                             W_rec=_shape(W_rec), eps_x=_shape(eps_x), eps_u=_shape(eps_u))
+    f = get_activation(dynamics.activation)
+    if W_rec is None:
+        W_rec, W_inp_eff = effective_weights(params, dynamics)
+    else:
+        W_inp_eff = effective_weight(params["W_inp"], params["W_inp_mask"],
+                                     params["W_inp_sign_matrix"], dynamics.inp_constrained)
+    drive = _drive_for_call(params, dynamics, W_inp_eff, call, inp, stim_input, eps_x, eps_u)
+
+    x = state if call.batched else state.unsqueeze(0)
+    if not leaky:
+        h = x
+    elif h0 is None:
+        h = f(x)
+    else:
+        h = h0 if call.batched else h0.unsqueeze(0)
+    W_rec_T, alpha = W_rec.T, dynamics.alpha
+    xs, hs = [], []
+    for drive_t in drive.unbind(0):
+        x, h = _step(f, alpha, leaky, W_rec_T, (x, h), drive_t)
+        if leaky:
+            xs.append(x)
+        hs.append(h)
+    hs = _stack(hs, call, dynamics.batch_first, drive)
+    return (_stack(xs, call, dynamics.batch_first, drive), hs) if leaky else hs
+
+
+# Region helpers: pure functions of a Connectivity ------------------------------
+
+
+def _check_last(name: str, a, size: int, what: str):
+    if a.shape[-1] != size:
+        raise MRNNConfigError(
+            f"{name}: expected the last dimension to be {what} = {size}, got shape {tuple(a.shape)}"
+        )
+
+
+def _select(a, dim: int, slices):
+    """``a`` restricted to the concatenation of ``slices`` along ``dim``."""
+    parts = [a.narrow(dim, s.start, s.stop - s.start) for s in slices]
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=dim)
+
+
+def region_indices(connectivity: Connectivity, name: str) -> tuple[int, int]:
+    """``(start, end)`` of a recurrent region in the hidden vector, or of an
+    input region in the input vector. A parent name is an error."""
+    return connectivity.region_indices(name)
+
+
+def region_activity(connectivity: Connectivity, act, *names: str):
+    """The units of the named recurrent regions, from ``act`` ``[..., H]``.
+
+    Parents expand to their children. Regions come **in the order the caller
+    names them** (not network order); no names returns ``act`` itself.
+
+    **Returns:** ``[..., n]`` with ``n`` the units of the named regions.
+    """
+    if not names:
+        return act
+    _check_last("act", act, connectivity.hidden_size, "H")
+    return _select(act, -1, [connectivity.region_slice(r) for r in connectivity.expand(*names)])
+
+
+def projection(connectivity: Connectivity, W, to: str, from_: str):
+    """The block of ``W`` that region ``from_`` sends to region ``to``.
+
+    ``to`` is a recurrent region or parent; ``from_`` is a recurrent region
+    or parent (``W`` is then ``[H, H]``) or an input region (``W`` is the
+    input matrix ``[H, I]``). Parents expand to their children, in network
+    order. **Returns:** ``[n_to, n_from]`` (rows receive).
+    """
+    rows = [connectivity.region_slice(r) for r in connectivity.expand(to)]
+    sources = connectivity.expand(from_, allow_input=True)
+    from_input = sources[0] in connectivity.input_slices
+    n_src = connectivity.input_size if from_input else connectivity.hidden_size
+    want = (connectivity.hidden_size, n_src)
+    if tuple(W.shape) != want:
+        raise MRNNConfigError(
+            f"W: expected the {'input' if from_input else 'recurrent'} matrix of shape "
+            f"{want} for a projection from {from_!r}, got {tuple(W.shape)}"
+        )
+    cols = [connectivity.region_slice(r) for r in sources]
+    return _select(_select(W, 0, rows), 1, cols)
+
+
+def weight_subset(connectivity: Connectivity, W, *names: str):
+    """The square block of ``W`` ``[H, H]`` among the named recurrent regions.
+
+    Parents expand to their children; rows and columns come **in network
+    order** whatever order the caller names them in. No names returns ``W``.
+    """
+    if not names:
+        return W
+    H = connectivity.hidden_size
+    if tuple(W.shape) != (H, H):
+        raise MRNNConfigError(f"W: expected shape ({H}, {H}) = [H, H], got {tuple(W.shape)}")
+    slices = [connectivity.region_slice(r) for r in connectivity.in_network_order(*names)]
+    return _select(_select(W, 0, slices), 1, slices)
+
+
+def tonic_input(params: Mapping):
+    """The baseline drive ``b`` ``[H]`` (``params["base_firing"]``)."""
+    return params["base_firing"]
+
+
+def initial_condition(connectivity: Connectivity):
+    """The initial pre-activation ``[H]`` each region declares (``init``), as a
+    tensor of torch's default dtype."""
+    return torch.as_tensor(connectivity.init, dtype=torch.get_default_dtype())
