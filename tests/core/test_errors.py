@@ -6,6 +6,8 @@ a rejected ``with_*`` call must leave the spec it was called on unchanged.
 
 import json
 import re
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,8 +185,7 @@ def small_params():
     (dict(inp=None), r"inp: expected an input of feature size I = 2, got None"),
 ])
 def test_the_reference_rejects_wrong_input_shapes(kwargs, message):
-    kwargs = {"x0": np.zeros((3, H)) if kwargs.get("inp") is None or np.ndim(kwargs["inp"]) != 2
-              else np.zeros(H), **kwargs}
+    kwargs = {"x0": np.zeros((3, H)), **kwargs}
     inp = kwargs.pop("inp")
     with pytest.raises(Error, match=message):
         reference.simulate(small_params(), mc.Dynamics(), inp, **kwargs)
@@ -276,6 +277,11 @@ def test_drawn_invalid_configs_are_rejected_with_their_message(case):
     config, message = case
     with pytest.raises(Error, match=message):
         mc.load_config(config)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "drawn.json"
+        path.write_text(json.dumps(config))
+        with pytest.raises(Error, match=re.escape(str(path)) + ".*" + message):
+            mc.load_config(path)
 
 
 # -- checkpoints -------------------------------------------------------------------
