@@ -1,0 +1,183 @@
+"""The speed benchmark of issue 6: ours (torch and JAX) against floors and baselines.
+
+    bash scripts/dev.sh bench                      # W1..W4, 5 timed calls each
+    bash scripts/dev.sh bench --workloads W1,W3    # a subset
+    bash scripts/dev.sh bench --quick              # tiny T and repeats (CI smoke test)
+    bash scripts/dev.sh bench --scaling            # W2 leaky fwd+bwd at T = 250, 500, 1000
+    bash scripts/dev.sh bench --markdown benchmarks/RESULTS.md   # also append the tables
+
+Each (backend, case) runs in its own worker process (``torch_worker.py``,
+``jax_worker.py``) so torch and JAX never share a process and each process's
+peak memory belongs to one network. Within a worker the contenders are timed
+in interleaved rounds; the table shows medians and ratios of medians.
+Exit status 1 when anything (ours included) failed to build or run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import report
+from workloads import Case, cases, workloads
+
+HERE = Path(__file__).resolve().parent
+SCALING_STEPS = (250, 500, 1000)
+
+
+def contenders(case: Case, backend: str) -> list[str]:
+    if backend == "jax":
+        return ["ours", "floor", "floor_hb"]
+    names = ["ours", "floor", "floor_hb", "mrnntorch"]
+    if case.kind == "elman" and case.workload.activation == "tanh":
+        names.append("nn_rnn")
+    return names
+
+
+def spawn(backend: str, case: Case, impls: list[str], modes: str, args, tmp: Path) -> dict:
+    """Run one worker process and return its result (or a record of its crash)."""
+    stem = f"{backend}-{case.key.replace(':', '-')}"
+    out, hs = tmp / f"{stem}.json", tmp / f"{stem}.npy"
+    cmd = [sys.executable, str(HERE / f"{backend}_worker.py"), "--case", case.key,
+           "--impls", ",".join(impls), "--modes", modes, "--repeats", str(args.repeats),
+           "--warmup", str(args.warmup), "--budget", str(args.budget),
+           "--device", args.device, "--out", str(out), "--save-hs", str(hs)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+        crash = None if proc.returncode == 0 else f"exit {proc.returncode}: {proc.stderr[-2000:]}"
+    except subprocess.TimeoutExpired:
+        crash = f"timed out after {args.timeout} s"
+    if crash or not out.exists():
+        return {"backend": backend, "case": case.key, "label": case.label, "impls": {},
+                "crash": crash or "no result file written"}
+    with open(out) as f:
+        result = json.load(f)
+    result["hs_file"] = str(hs) if hs.exists() else None
+    return result
+
+
+def run_all(jobs, args, tmp: Path) -> list[dict]:
+    results = []
+    for i, (backend, case, impls, modes) in enumerate(jobs, 1):
+        print(f"[{i:>2}/{len(jobs)}] {case.label:<9} T={case.steps:<5} {backend:<5} ...",
+              end="", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        results.append(spawn(backend, case, impls, modes, args, tmp))
+        status = " FAILED" if results[-1].get("crash") else ""
+        print(f" {time.perf_counter() - t0:6.1f} s{status}", file=sys.stderr, flush=True)
+    return results
+
+
+def cross_backend(results) -> dict[str, float]:
+    """Largest ``|hs_torch - hs_jax|`` of ours per case (same checkpoint, same inputs)."""
+    files = {}
+    for r in results:
+        if r.get("hs_file"):
+            files.setdefault(r["label"], {})[r["backend"]] = r["hs_file"]
+    return {label: float(np.max(np.abs(np.load(f["torch"]) - np.load(f["jax"]))))
+            for label, f in files.items() if {"torch", "jax"} <= set(f)}
+
+
+def machine(results) -> list[str]:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    info = {}
+    for r in results:
+        info.update(r.get("info") or {})
+    threads = info.get("threads", "?")
+    lines = [f"date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+             f"machine: {platform.node()}, {os.cpu_count()} CPUs (nproc), {cpu}, {platform.system()} {platform.release()}",
+             f"python {platform.python_version()}, torch {info.get('torch', '?')} "
+             f"({threads} intra-op threads, device {info.get('device', '?')}), "
+             f"jax {info.get('jax', '?')} (backend {info.get('jax_backend', '?')}), float32"]
+    return lines
+
+
+def render(results, args, scaling: bool) -> str:
+    parts = [*machine(results), f"command: benchmarks/run.py {' '.join(map(shlex.quote, args.argv))}",
+             f"timed calls per contender: {args.repeats} (after {args.warmup} warm-up), "
+             f"fewer where one call would exceed the {args.budget:g} s budget (see 'timed calls')", ""]
+    loads = [r["process"][k] for r in results for k in ("load_before", "load_after")
+             if (r.get("process") or {}).get(k) is not None]
+    if loads and max(loads) > (os.cpu_count() or 1):
+        parts += [f"WARNING: load average reached {max(loads):.1f} on {os.cpu_count()} CPUs: other "
+                  "processes competed for the CPU; medians are noisier than usual.", ""]
+    if scaling:
+        steps = sorted({int(r["case"].split(":")[2]) for r in results})
+        parts += ["### Scaling: W2 leaky, forward + backward, against T", "",
+                  report.scaling_table(results, steps), ""]
+    else:
+        parts += ["### Medians and ratios", "", report.timing_table(results), "",
+                  "### Issue 6 targets", "", report.targets_table(results), "",
+                  "### The floor: dense FLOPs and rates", "", report.floor_table(results), ""]
+    parts += ["### Agreement (float32)", "", report.agreement_table(results, cross_backend(results)), "",
+              "### Processes", "", report.process_table(results), ""]
+    issues = report.problems(results)
+    if issues:
+        parts += ["### Problems", ""] + [f"- {p}" for p in issues] + [""]
+    return "\n".join(parts)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workloads", default=",".join(workloads()), help="comma-separated, e.g. W1,W3")
+    p.add_argument("--backends", default="torch,jax")
+    p.add_argument("--quick", action="store_true", help="tiny T and repeats: a smoke test")
+    p.add_argument("--scaling", action="store_true",
+                   help="only the scaling study: W2 leaky fwd+bwd at T = 250, 500, 1000")
+    p.add_argument("--repeats", type=int, default=None, help="timed calls (default 5, quick 2)")
+    p.add_argument("--warmup", type=int, default=None,
+                   help="untimed calls first (default 3, quick 2): TorchScript optimises on its 2nd call")
+    p.add_argument("--budget", type=float, default=None,
+                   help="seconds one contender may spend per mode before it gets fewer calls (default 60)")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds per worker process")
+    p.add_argument("--device", default="cpu", help="torch device (cpu or cuda); JAX uses its default")
+    p.add_argument("--markdown", default=None, help="append the tables, date and machine to this file")
+    args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.repeats = args.repeats or (2 if args.quick else 5)
+    args.warmup = args.warmup or (2 if args.quick else 3)
+    args.budget = args.budget or (10.0 if args.quick else 60.0)
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    backends = [b for b in args.backends.split(",") if b]
+    if args.scaling:
+        w2 = workloads()["W2"]
+        steps = [max(1, T // 25) for T in SCALING_STEPS] if args.quick else list(SCALING_STEPS)
+        jobs = [(b, Case(w2, "leaky", T), ["ours", "mrnntorch"] if b == "torch" else ["ours"], "fwdbwd")
+                for T in steps for b in backends]
+    else:
+        jobs = [(b, c, contenders(c, b), "fwd,fwdbwd")
+                for c in cases(args.workloads.split(","), quick=args.quick) for b in backends]
+    with tempfile.TemporaryDirectory(prefix="mrnn-bench-") as tmp:
+        results = run_all(jobs, args, Path(tmp))
+        text = render(results, args, args.scaling)
+    print(text)
+    if args.markdown:
+        title = "Scaling run" if args.scaling else "Benchmark run"
+        with open(args.markdown, "a") as f:
+            f.write(f"\n## {title}, {datetime.date.today().isoformat()}\n\n{text}\n")
+    return 1 if report.problems(results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
