@@ -22,6 +22,21 @@ from mrnn_core.testing import arrays, dynamics_settings, network_specs
 
 RTOL = ATOL = 1e-10
 
+SMALL_SPEC = (mrnn_core.NetworkSpec()
+              .with_recurrent_region("exc", 5, parent_region="ctx", learnable_bias=True, init=0.2)
+              .with_recurrent_region("inh", 3, sign="neg", parent_region="ctx", init=-0.1)
+              .with_recurrent_region("thal", 4, base_firing=0.1)
+              .with_input_region("cue", 2)
+              .with_recurrent_connection("exc", "exc", sparsity=0.4)
+              .with_recurrent_connection("exc", "inh")
+              .with_recurrent_connection("inh", "exc")
+              .with_recurrent_connection("exc", "thal")
+              .with_recurrent_connection("thal", "exc", sparsity=0.5)
+              .with_input_connection("cue", "exc")
+              .with_input_connection("cue", "thal"))
+"""A fixed 12-unit network: a parent of two cell types (one with a learnable
+bias), a third region, sparse and dense blocks, one 2-channel input."""
+
 
 @st.composite
 def checkpoints(draw, kind=None, spectral_radius=False, min_inputs=0, max_units=6):

@@ -16,28 +16,15 @@ import pytest
 
 import mrnn_core
 import mrnn_jax
-from jax_cases import assert_close
+from jax_cases import SMALL_SPEC, assert_close
 
 TIGHT = 1e-12
-
-SPEC = (mrnn_core.NetworkSpec()
-        .with_recurrent_region("exc", 5, parent_region="ctx", learnable_bias=True)
-        .with_recurrent_region("inh", 3, sign="neg", parent_region="ctx")
-        .with_recurrent_region("thal", 4, base_firing=0.1)
-        .with_input_region("cue", 2)
-        .with_recurrent_connection("exc", "exc", sparsity=0.4)
-        .with_recurrent_connection("exc", "inh")
-        .with_recurrent_connection("inh", "exc")
-        .with_recurrent_connection("exc", "thal")
-        .with_recurrent_connection("thal", "exc", sparsity=0.5)
-        .with_input_connection("cue", "exc")
-        .with_input_connection("cue", "thal"))
 H, I, B, T = 12, 2, 3, 6
 
 
 def _setup(kind="leaky", batch_first=True, seed=0, **dynamics):
     d = mrnn_core.Dynamics(kind=kind, batch_first=batch_first, activation="tanh", **dynamics)
-    ckpt = mrnn_core.Checkpoint.initialise(SPEC, d, seed=seed)
+    ckpt = mrnn_core.Checkpoint.initialise(SMALL_SPEC, d, seed=seed)
     rng = np.random.default_rng(seed)
     seq = (lambda F: (B, T, F)) if batch_first else (lambda F: (T, B, F))
     call = {"inp": rng.uniform(-1, 1, seq(I)), "stim_input": rng.uniform(-0.3, 0.3, seq(H)),
@@ -143,8 +130,8 @@ def test_compiles_once_per_shape():
     inputs = [jnp.asarray(rng.uniform(-1, 1, (B, T, I))) for _ in range(4)]
     longer = jnp.asarray(rng.uniform(-1, 1, (B, T + 1, I)))
     x0 = call["x0"]
-    model = mrnn_jax.mRNN.from_checkpoint(mrnn_core.Checkpoint(SPEC, d, {
-        **{k: np.asarray(v) for k, v in params.items()}}))
+    model = mrnn_jax.mRNN.from_checkpoint(
+        mrnn_core.Checkpoint(SMALL_SPEC, d, {k: np.asarray(v) for k, v in params.items()}))
     optimiser = optax.adam(1e-2)
     opt_state = optimiser.init(eqx.filter(model, eqx.is_inexact_array))
 
