@@ -4,8 +4,11 @@ The primary interface is pure: :func:`simulate` (one ``lax.scan`` over
 :func:`step`) takes a mapping of named arrays and a static
 :class:`mrnn_core.Dynamics`, and works under ``jit``, ``vmap`` and ``grad``.
 The equinox Modules :class:`mRNN` (leaky) and :class:`ElmanmRNN` hold those
-arrays as a pytree and call it; :func:`trainable_filter` tells an optimiser
-which of their arrays learn.
+arrays as a pytree and call it.
+
+``__all__`` lists exactly the names :mod:`mrnn_torch` exports too. The one
+JAX-only helper, :func:`trainable_filter` (which arrays an optimiser should
+train, for ``eqx.partition``), is importable from here but not in ``__all__``.
 """
 
 from mrnn_core import Checkpoint as Checkpoint
@@ -34,5 +37,4 @@ __all__ = [
     "get_activation", "effective_weights", "input_drive", "step", "simulate",
     "region_indices", "region_activity", "projection", "weight_subset",
     "tonic_input", "initial_condition",
-    "trainable_filter",
 ]
