@@ -96,7 +96,7 @@ def jax_model(ckpt, dtype=jnp.float64):
 
 
 def to_torch(call, dtype=torch.float64):
-    return {k: (None if v is None else torch.as_tensor(v, dtype=dtype)) for k, v in call.items()}
+    return {k: (None if v is None else torch.tensor(v, dtype=dtype)) for k, v in call.items()}
 
 
 def to_jax(call, dtype=jnp.float64):

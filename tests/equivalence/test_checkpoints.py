@@ -35,7 +35,7 @@ def test_round_trip_is_bit_identical_and_gives_equal_outputs(case):
     assert_close(run_torch(t2, call), expected, rtol=0, atol=0, what="torch after round trip")
 
 
-@given(cases(spectral_radius=False, max_steps=3))
+@given(case=cases(spectral_radius=False, max_steps=3))
 def test_files_written_by_one_backend_load_in_the_other(case, tmp_path_factory):
     ckpt, call = case
     kind = ckpt.dynamics.kind

@@ -1,5 +1,6 @@
 """Property 1 (and noise given as arrays, property 3a): torch == JAX == reference."""
 
+import numpy as np
 from hypothesis import given
 
 from equiv_helpers import (assert_close, cases, jax_model, reference, run_jax, run_torch,
@@ -25,8 +26,8 @@ def test_pure_simulate_matches_reference(case):
 
     ckpt, call = case
     expected = reference(ckpt, call)
-    t_params = {k: torch.as_tensor(v) for k, v in ckpt.params.items()}
-    t_call = {k: (None if v is None else torch.as_tensor(v)) for k, v in call.items()}
+    t_params = {k: torch.tensor(np.array(v)) for k, v in ckpt.params.items()}
+    t_call = {k: (None if v is None else torch.tensor(v)) for k, v in call.items()}
     assert_close(mrnn_torch.simulate(t_params, ckpt.dynamics, **t_call), expected,
                  what="torch simulate")
     j_params = {k: jnp.asarray(v) for k, v in ckpt.params.items()}

@@ -120,7 +120,7 @@ def test_dales_law_signs_whatever_the_raw_weights(case):
     rng = np.random.default_rng(0)
     raw = {**p, "W_rec": rng.standard_normal(p["W_rec"].shape),
            "W_inp": rng.standard_normal(p["W_inp"].shape)}
-    t_rec, t_inp = mrnn_torch.effective_weights({k: torch.as_tensor(v) for k, v in raw.items()},
+    t_rec, t_inp = mrnn_torch.effective_weights({k: torch.tensor(np.array(v)) for k, v in raw.items()},
                                                 constrained)
     j_rec, j_inp = mrnn_jax.effective_weights({k: jnp.asarray(v) for k, v in raw.items()},
                                               constrained)
