@@ -381,7 +381,7 @@ class mRNNBase(RegionHelpers, nn.Module):
 
     def _check_finalised(self, side: str, what: str) -> None:
         open_ = [s for s, done in (("recurrent", self.rec_finalized), ("input", self.inp_finalized))
-                 if not done and s in (side, "both")]
+                 if not done and side in (s, "both")]
         if open_:
             raise MRNNConfigError(
                 f"{type(self).__name__}: cannot compute {what} before finalising: "
@@ -479,8 +479,8 @@ class mRNNBase(RegionHelpers, nn.Module):
         kind = RecurrentRegion if recurrent else InputRegion
         if not isinstance(region, kind):
             raise MRNNConfigError(
-                f"model[{name!r}] = ...: {name!r} is a {'recurrent' if recurrent else 'input'} "
-                f"region; expected a {kind.__name__}, got {type(region).__name__}"
+                f"model[{name!r}] = ...: {name!r} is {'a recurrent' if recurrent else 'an input'} "
+                f"region; expected {kind.__name__}, got {type(region).__name__}"
             )
         if region.num_units != old.num_units:
             raise MRNNConfigError(
