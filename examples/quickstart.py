@@ -77,7 +77,7 @@ def main(argv=None) -> None:
     import mrnn_torch
 
     settings = dict(activation="relu", spectral_radius=0.9, seed=args.seed)
-    torch_model = mrnn_torch.mRNN(str(CONFIG), device="cpu", **settings).double()
+    torch_model = mrnn_torch.mRNN(str(CONFIG), device="cpu", dtype=torch.float64, **settings)
     jax_model = mrnn_jax.mRNN(str(CONFIG), **settings)
 
     inp = cue_input(spec, args.batch, args.steps)
