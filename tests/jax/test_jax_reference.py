@@ -8,12 +8,33 @@ explicit noise arrays and networks without inputs (see jax_cases).
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import mrnn_core
 import mrnn_jax
 from jax_cases import assert_close, cases, reference, run_model, to_jax
+
+
+@pytest.mark.parametrize("name", mrnn_core.ACTIVATIONS)
+def test_activations_match_the_reference_everywhere(name):
+    """Including far out, where a thresholded softplus would differ by ~1e-9 at x = 20.
+
+    Absolute tolerance 1e-15: the reference's sigmoid ``0.5 (1 + tanh(x / 2))``
+    rounds tiny values far below 0 to within ~1e-16 of zero, JAX keeps them exact.
+    """
+    x = np.concatenate([np.linspace(-60, 60, 2401), [-20.0, 19.99, 20.0, 20.01, 35.0]])
+    np.testing.assert_allclose(mrnn_jax.get_activation(name)(jnp.asarray(x)),
+                               mrnn_core.reference.activation_function(name)(x),
+                               rtol=1e-15, atol=1e-15)
+
+
+def test_unknown_activation_lists_the_allowed_ones():
+    with pytest.raises(mrnn_core.MRNNConfigError,
+                       match=r"unknown activation 'tahn'; allowed activations: 'relu', 'tanh'.*"
+                             r"did you mean 'tanh'"):
+        mrnn_jax.get_activation("tahn")
 
 
 @given(cases())
