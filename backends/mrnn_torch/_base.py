@@ -59,6 +59,11 @@ def _fill_missing_biases(module, state_dict, prefix, *_):
         state_dict.setdefault(prefix + key, getattr(module, key).detach())
 
 
+def _resync_after_load(module, incompatible_keys):
+    """``load_state_dict(assign=True)`` replaces tensors: point the regions at the new ones."""
+    module._sync_regions()
+
+
 class _DynamicsField:
     """A model attribute that reads, and on assignment replaces, a field of
     ``model.dynamics`` (so the frozen record stays the one source of truth)."""
@@ -145,7 +150,7 @@ class mRNNBase(RegionHelpers, nn.Module):
         for name in _STRUCTURE:
             self.register_buffer(name, None)
         self.register_load_state_dict_pre_hook(_fill_missing_biases)
-        self.register_load_state_dict_post_hook(lambda module, _: module._sync_regions())
+        self.register_load_state_dict_post_hook(_resync_after_load)
         self._adopt(spec)
         if config is not None and config_finalize:
             self.finalize_connectivity()
@@ -400,6 +405,11 @@ class mRNNBase(RegionHelpers, nn.Module):
         self._set_spec(self._spec)
         self._sync_regions()
         return self
+
+    def __setstate__(self, state):
+        # copy.deepcopy and unpickling rebuild W_rec & co. as fresh tensors
+        super().__setstate__(state)
+        self._sync_regions()
 
     # state -------------------------------------------------------------------
 

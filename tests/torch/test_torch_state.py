@@ -155,3 +155,26 @@ def test_to_moves_every_tensor_regions_included(device):
         assert t.device.type == device and t.dtype == torch.float64, name
     assert model.region_dict["e"].base_firing is model.base_firing_e
     assert torch.equal(model["e"]["i"].parameter, model.W_rec[5:7, 0:3].detach())
+
+
+def test_copies_keep_regions_tied_to_the_copys_tensors():
+    """deepcopy, whole-module torch.save/load and load_state_dict(assign=True)
+    all leave each region viewing its own model's weights."""
+    import copy
+    import io
+
+    model = mRNN(two_region_spec(learnable_bias=True), device="cpu", seed=0)
+    original = model.W_rec.detach().clone()
+    buffer = io.BytesIO()
+    torch.save(model, buffer)
+    buffer.seek(0)
+    assigned = mRNN(two_region_spec(learnable_bias=True), device="cpu", seed=1)
+    assigned.load_state_dict(model.state_dict(), assign=True)
+    for other in (copy.deepcopy(model), torch.load(buffer, weights_only=False), assigned):
+        assert other["e"].base_firing is other.base_firing_e
+        with torch.no_grad():
+            other.W_rec.add_(1.0)
+            other.W_inp.add_(1.0)
+        assert torch.equal(other["e"]["i"].parameter, other.W_rec[5:7, 0:3].detach())
+        assert torch.equal(other["cue"]["thal"].parameter, other.W_inp[3:5].detach())
+    assert torch.equal(model.W_rec.detach(), original)  # the copies share nothing with it
