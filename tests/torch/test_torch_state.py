@@ -169,7 +169,7 @@ def test_copies_keep_regions_tied_to_the_copys_tensors():
     torch.save(model, buffer)
     buffer.seek(0)
     assigned = mRNN(two_region_spec(learnable_bias=True), device="cpu", seed=1)
-    assigned.load_state_dict(model.state_dict(), assign=True)
+    assigned.load_state_dict({k: v.clone() for k, v in model.state_dict().items()}, assign=True)
     for other in (copy.deepcopy(model), torch.load(buffer, weights_only=False), assigned):
         assert other["e"].base_firing is other.base_firing_e
         with torch.no_grad():
