@@ -240,9 +240,12 @@ class mRNNBase(RegionHelpers, nn.Module):
 
     def _set_spec(self, spec: NetworkSpec) -> None:
         self._spec = spec
-        H = spec.hidden_size
+        self._refresh_region_masks()
+
+    def _refresh_region_masks(self) -> None:
+        H = self._spec.hidden_size
         self.region_mask_dict = {}
-        for name, rows in _slices(spec.recurrent_regions).items():
+        for name, rows in _slices(self._spec.recurrent_regions).items():
             mask = self._zeros(H)
             mask[rows] = 1.0
             self.region_mask_dict[name] = mask
@@ -402,7 +405,7 @@ class mRNNBase(RegionHelpers, nn.Module):
         self._device, self._dtype = probe.device, probe.dtype
         for region in (*self.region_dict.values(), *self.inp_dict.values()):
             region._apply(fn)
-        self._set_spec(self._spec)
+        self._refresh_region_masks()
         self._sync_regions()
         return self
 
@@ -446,22 +449,32 @@ class mRNNBase(RegionHelpers, nn.Module):
         return self.inp_noise_const * torch.randn(
             batch_size, self.total_num_inputs, device=self._device, dtype=self._dtype)
 
-    def _run(self, inp, state, h0, stim_input, noise, W_rec, eps_x, eps_u):
-        """The forward pass shared by the subclasses: draw noise if asked, then simulate."""
-        self._check_finalised("both", "a forward pass")
+    def _noise_draws(self, inp, state, stim_input):
+        """Standard-normal ``(eps_x, eps_u)`` in the call's layout, from torch's RNG."""
+        size = lambda a: None if a is None else tuple(a.shape)  # noqa: E731
         leaky = self.dynamics.kind == "leaky"
-        if noise:
-            shape = lambda a: None if a is None else tuple(a.shape)  # noqa: E731
-            call = check_call_shapes(
-                hidden_size=self.total_num_units, input_size=self.total_num_inputs,
-                batch_first=self.dynamics.batch_first, inp=shape(inp), state=shape(state),
-                state_name="x0" if leaky else "h0", stim_input=shape(stim_input))
-            lead = (call.batch, call.steps) if self.dynamics.batch_first else (call.steps, call.batch)
-            lead = lead if call.batched else (call.steps,)
-            draw = lambda n: torch.randn(*lead, n, device=self._device, dtype=self._dtype)  # noqa: E731
-            eps_x = draw(self.total_num_units) if eps_x is None else eps_x
-            eps_u = draw(self.total_num_inputs) if eps_u is None else eps_u
-        x0, h0 = (state, h0) if leaky else (None, state)
+        call = check_call_shapes(
+            hidden_size=self.total_num_units, input_size=self.total_num_inputs,
+            batch_first=self.dynamics.batch_first, inp=size(inp), state=size(state),
+            state_name="x0" if leaky else "h0", stim_input=size(stim_input))
+        if not call.batched:
+            lead = (call.steps,)
+        elif self.dynamics.batch_first:
+            lead = (call.batch, call.steps)
+        else:
+            lead = (call.steps, call.batch)
+        return tuple(torch.randn(*lead, n, device=self._device, dtype=self._dtype)
+                     for n in (self.total_num_units, self.total_num_inputs))
+
+    def _run(self, inp, state, h0, stim_input, noise, W_rec, eps_x, eps_u):
+        """The forward pass of both subclasses: draw noise if asked, then simulate.
+        Given ``eps_x`` / ``eps_u`` are used as they are."""
+        self._check_finalised("both", "a forward pass")
+        if noise and (eps_x is None or eps_u is None):
+            drawn_x, drawn_u = self._noise_draws(inp, state, stim_input)
+            eps_x = drawn_x if eps_x is None else eps_x
+            eps_u = drawn_u if eps_u is None else eps_u
+        x0, h0 = (state, h0) if self.dynamics.kind == "leaky" else (None, state)
         return simulate(self._params(), self.dynamics, inp, x0, h0, stim_input=stim_input,
                         W_rec=W_rec, eps_x=eps_x, eps_u=eps_u)
 
