@@ -522,16 +522,17 @@ class mRNNBase(RegionHelpers, nn.Module):
                 parent_region=region.parent_region, learnable_bias=region.learnable_bias)
             regions = tuple(new if r.name == name else r for r in self._spec.recurrent_regions)
             spec = dataclasses.replace(self._spec, recurrent_regions=regions)
-            self._bias_keys.pop(name, None)
-            self._parameters.pop(_bias_key(name), None)
-            if region.learnable_bias:
-                self._bias_keys[name] = _bias_key(name)
-                self.register_parameter(_bias_key(name), region.base_firing)
         else:
             new = dataclasses.replace(self._spec.region(name), sign=region.sign)
             regions = tuple(new if r.name == name else r for r in self._spec.input_regions)
             spec = dataclasses.replace(self._spec, input_regions=regions)
         region.to(device=self._device, dtype=self._dtype)
+        if recurrent:
+            self._bias_keys.pop(name, None)
+            self._parameters.pop(_bias_key(name), None)
+            if region.learnable_bias:
+                self._bias_keys[name] = _bias_key(name)
+                self.register_parameter(_bias_key(name), region.base_firing)
         region.name, region.connections = name, old.connections
         (self.region_dict if recurrent else self.inp_dict)[name] = region
         self._set_spec(spec)
