@@ -15,6 +15,7 @@ each per-step slice or slice write would make backward copy a whole
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import torch
@@ -120,7 +121,7 @@ def input_drive(params: Mapping, dynamics: Dynamics, inp, *, stim_input=None,
 
 
 def _drive_for_call(params, dynamics, W_inp_eff, call, inp, stim_input, eps_x, eps_u):
-    tm = lambda a: _time_major(a, dynamics.batch_first, call.batched)  # noqa: E731
+    tm = functools.partial(_time_major, batch_first=dynamics.batch_first, batched=call.batched)
     u = tm(inp)
     if u is None:
         u = W_inp_eff.new_zeros(call.steps, call.batch, W_inp_eff.shape[1])
@@ -136,7 +137,7 @@ def _step(f, alpha, leaky: bool, W_rec_T, state, drive_t):
 
 
 def step(dynamics: Dynamics, W_rec_eff, state, drive_t):
-    """One update of ``state = (x, h)``, each ``[B, H]`` (or ``[H]``).
+    """One update of ``state = (x, h)``, each ``[B, H]`` (or ``[H]``; Elman reads only ``h``).
 
     Leaky: ``x' = x + alpha * (-x + W_rec_eff h + drive_t)``; Elman:
     ``x' = W_rec_eff h + drive_t``; then ``h' = f(x')``. With ``drive_t``
@@ -148,8 +149,9 @@ def step(dynamics: Dynamics, W_rec_eff, state, drive_t):
     f = get_activation(dynamics.activation)
     x, h = state
     unbatched = h.dim() == 1
-    if unbatched:
-        x, h, drive_t = x.unsqueeze(0), h.unsqueeze(0), drive_t.unsqueeze(0)
+    if unbatched:  # Elman ignores x, so it may be None there
+        x = None if x is None else x.unsqueeze(0)
+        h, drive_t = h.unsqueeze(0), drive_t.unsqueeze(0)
     x, h = _step(f, dynamics.alpha, dynamics.kind == "leaky", W_rec_eff.T, (x, h), drive_t)
     return (x[0], h[0]) if unbatched else (x, h)
 
