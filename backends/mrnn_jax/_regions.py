@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -38,10 +39,11 @@ def layout(connectivity) -> Connectivity:
 
 def _take(a, index: np.ndarray, axis: int):
     """``a`` restricted to ``index`` along ``axis``; a plain slice when contiguous."""
-    if index.size and np.array_equal(index, np.arange(index[0], index[0] + index.size)):
-        return jnp.asarray(a)[(slice(None),) * (axis % jnp.ndim(a))
-                              + (slice(int(index[0]), int(index[0]) + index.size),)]
-    return jnp.take(jnp.asarray(a), jnp.asarray(index, dtype=jnp.int32), axis=axis)
+    a = jnp.asarray(a)
+    start = int(index[0]) if index.size else 0
+    if np.array_equal(index, np.arange(start, start + index.size)):
+        return jax.lax.slice_in_dim(a, start, start + index.size, axis=axis)
+    return jnp.take(a, jnp.asarray(index, dtype=jnp.int32), axis=axis)
 
 
 def _check_matrix(W, rows: int, cols: int, what: str):

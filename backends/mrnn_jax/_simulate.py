@@ -118,7 +118,7 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
     - `dynamics`: a :class:`mrnn_core.Dynamics` (static: hashable, not traced).
     - `inp`: ``[B, T, I]`` if ``dynamics.batch_first`` else ``[T, B, I]``, or
       ``[T, I]`` unbatched; None when ``I = 0`` and `stim_input` gives ``T``.
-    - `x0`: leaky only, the initial pre-activation ``[B, H]`` (``[H]``).
+    - `x0`: leaky only (Elman ignores it), the initial pre-activation ``[B, H]`` (``[H]``).
     - `h0`: the initial rate ``[B, H]``; required for Elman, ``f(x0)`` by
       default for leaky.
     - `stim_input`: additive stimulus ``s``, output layout, feature size ``H``.
@@ -133,15 +133,10 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
     leaky = dynamics.kind == "leaky"
     state_name = "x0" if leaky else "h0"
     state = x0 if leaky else h0
-    if state is None:
-        model = "leaky model" if leaky else "Elman model"
+    if state is None:  # the reference's and torch's words exactly
         raise MRNNConfigError(
-            f"{state_name}: the {model} needs an initial state {state_name} of shape "
-            f"[B, H] (or [H] unbatched) with H = {H}, got None")
-    if not leaky and x0 is not None:
-        raise MRNNConfigError(
-            "x0: the Elman model has no separate pre-activation state; pass its initial "
-            "state as h0 and leave x0 as None")
+            "x0: the leaky model needs an initial pre-activation [B, H], got None" if leaky
+            else "h0: the Elman model needs an initial state [B, H], got None")
     if key is not None and (eps_x is not None or eps_u is not None):
         raise MRNNConfigError(
             "key: noise is drawn from key or given as eps_x / eps_u, not both; "

@@ -140,6 +140,26 @@ def test_unbatched_call(kind):
     assert (out[0] if kind == "leaky" else out).shape == (7, 12)
 
 
+@pytest.mark.parametrize("kind", ["leaky", "elman"])
+def test_noise_follows_the_key(kind):
+    model = CLASSES[kind](SMALL_SPEC, noise_level_act=0.05, noise_level_inp=0.05, seed=0)
+    inp = jnp.asarray(np.random.default_rng(0).uniform(0, 1, (2, 5, 2)))
+    initial = model.batched_initial_condition(2)
+    state = {"x0": initial[0]} if kind == "leaky" else {"h0": initial}
+    run = eqx.filter_jit(lambda m, key: m(inp, **state, key=key))
+    quiet = run(model, None)
+    a, b = run(model, jax.random.key(1)), run(model, jax.random.key(1))
+    c = run(model, jax.random.key(2))
+    assert_close(a, b, 0, 0, "same key")
+    for noisy in (a, c):
+        assert not np.allclose(jax.tree.leaves(noisy)[-1], jax.tree.leaves(quiet)[-1])
+    assert not np.allclose(jax.tree.leaves(a)[-1], jax.tree.leaves(c)[-1])
+    ckpt = model.to_checkpoint()
+    expected = mrnn_core.reference.simulate(ckpt.params, ckpt.dynamics, np.asarray(inp),
+                                            **{k: np.asarray(v) for k, v in state.items()})
+    assert_close(quiet, expected, what="no key, no noise")
+
+
 NO_INPUT = (mrnn_core.NetworkSpec()
             .with_recurrent_region("a", 3, base_firing=0.2)
             .with_recurrent_region("b", 2, sign="neg")
