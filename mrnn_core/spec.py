@@ -51,8 +51,10 @@ def _check_float(value, where: str, key: str) -> float:
 
 def _check_per_unit(value, num_units: int, where: str, key: str):
     """A scalar, or one finite number per unit (kept as a tuple)."""
-    if isinstance(value, (list, tuple)) or hasattr(value, "__array__"):
-        values = [v for v in (value.tolist() if hasattr(value, "tolist") else value)]
+    if getattr(value, "ndim", None) == 0:
+        value = value.item()
+    if isinstance(value, (list, tuple)) or getattr(value, "ndim", 0) > 0:
+        values = list(value.tolist() if hasattr(value, "tolist") else value)
         if len(values) != num_units:
             raise MRNNConfigError(
                 f"{where}: {key} must be one number or {num_units} numbers "

@@ -128,3 +128,13 @@ def test_rebuilding_a_spec_through_the_with_methods_gives_an_equal_spec(spec):
     assert rebuilt == spec
     assert rebuilt.hidden_size == sum(r.num_units for r in spec.recurrent_regions)
     assert rebuilt.input_size == sum(r.num_units for r in spec.input_regions)
+
+
+def test_numpy_scalars_and_arrays_are_accepted_per_unit():
+    import numpy as np
+
+    from mrnn_core import RecurrentRegionSpec
+
+    assert RecurrentRegionSpec("a", 2, base_firing=np.float64(0.5)).base_firing == 0.5
+    assert RecurrentRegionSpec("a", 2, init=np.array(0.25)).init == 0.25
+    assert RecurrentRegionSpec("a", 2, base_firing=np.array([0.1, 0.2])).base_firing == (0.1, 0.2)
