@@ -87,9 +87,12 @@ class mRNNBase(RegionHelpers, nn.Module):
     ``noise_level_act`` / ``noise_level_inp`` (``sigma_x`` / ``sigma_u``),
     ``rec_constrained`` / ``inp_constrained`` (Dale's law), ``batch_first``,
     ``spectral_radius`` (target radius of the effective ``W_rec`` at
-    finalisation), ``config_finalize`` (finalise both sides right after
-    reading ``config``; pass False to keep adding regions and connections
-    by hand), ``device`` (``None``: CUDA when available, else CPU);
+    finalisation), ``config_finalize`` (right after reading ``config``,
+    finalise the recurrent side if the config lists recurrent connections and
+    the input side if it lists input connections (or has no input regions),
+    as mRNNTorch does; a side
+    the config leaves unwired stays open for ``add_*`` calls and
+    ``finalize_connectivity()``; pass False to keep both open), ``device`` (``None``: CUDA when available, else CPU);
     keyword-only ``dt``, ``tau``, ``seed`` (masks and initial weights are drawn
     by :mod:`mrnn_core` from it; ``None`` draws it from torch's RNG, so
     ``torch.manual_seed`` makes construction reproducible) and ``dtype``
@@ -153,7 +156,13 @@ class mRNNBase(RegionHelpers, nn.Module):
         self.register_load_state_dict_post_hook(_resync_after_load)
         self._adopt(spec)
         if config is not None and config_finalize:
-            self.finalize_connectivity()
+            # mRNNTorch finalises a side only when the config lists connections
+            # for it, so a config of regions can still be wired by hand; a
+            # config without input regions has no input side left to wire.
+            if spec.recurrent_connections:
+                self.finalize_rec_connectivity()
+            if spec.input_connections or not spec.input_regions:
+                self.finalize_inp_connectivity()
 
     # small pieces ------------------------------------------------------------
 
@@ -219,7 +228,8 @@ class mRNNBase(RegionHelpers, nn.Module):
             raise MRNNConfigError(
                 f"{call}: {side} connectivity is already finalised; "
                 + (why or f"add every {side} region and connection before finalising it")
-                + " (a config finalises both sides unless config_finalize=False)"
+                + " (a config finalises each side whose connections it lists, unless "
+                  "config_finalize=False)"
             )
 
     def _attach_recurrent(self, r) -> None:

@@ -131,6 +131,39 @@ def test_mixed_building_after_a_config_with_config_finalize_false():
     assert torch.all(model.W_rec_mask == 1)
 
 
+def test_readme_mixed_building_with_the_default_config_finalize():
+    """mRNNTorch's README: a config of regions and input wiring (default
+    config_finalize=True), recurrent wiring added by hand, then finalised."""
+    config = {"recurrent_regions": [{"name": "r1", "num_units": 2},
+                                    {"name": "r2", "num_units": 2, "sign": "inhib"}],
+              "input_regions": [{"name": "inp", "num_units": 1}],
+              "input_connections": [{"src_region": "inp", "dst_region": "r1"}]}
+    model = mRNN(config, device="cpu", seed=0)
+    assert model.inp_finalized and not model.rec_finalized
+    with pytest.raises(MRNNConfigError, match=r"recurrent connectivity is still open"):
+        model(torch.ones(3, 4, 1), torch.zeros(3, 4))
+    for src in ("r1", "r2"):
+        for dst in ("r1", "r2"):
+            model.add_recurrent_connection(src, dst)
+    model.finalize_connectivity()
+    xs, hs = model(torch.ones(3, 4, 1), torch.zeros(3, 4))
+    assert xs.shape == hs.shape == (3, 4, 4)
+    assert torch.equal(model.W_rec_sign_matrix[:, 2:], -torch.ones(4, 2))
+
+
+def test_a_config_without_connections_builds_its_regions_only():
+    config = {"recurrent_regions": [{"name": "r1", "num_units": 2}, {"name": "r2", "num_units": 1}],
+              "input_regions": [{"name": "i1", "num_units": 3}],
+              "recurrent_connections": [], "input_connections": []}
+    model = mRNN(config, device="cpu")
+    assert set(model.region_dict) == {"r1", "r2"} and set(model.inp_dict) == {"i1"}
+    assert not model.rec_finalized and not model.inp_finalized
+    model.add_recurrent_connection("r1", "r2")
+    model.add_input_connection("i1", "r1")
+    model.finalize_connectivity()
+    assert model.W_rec.shape == (3, 3) and model.W_inp.shape == (3, 3)
+
+
 def test_region_classes_standalone():
     region = RecurrentRegion(num_units=2, base_firing=0.5, learnable_bias=True, device="cpu")
     assert isinstance(region.base_firing, torch.nn.Parameter) and region.base_firing.shape == (2,)
