@@ -152,6 +152,7 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
 
 @partial(jax.jit, static_argnames="dynamics")
 def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynamics):
+    """The compiled part of :func:`simulate`: checked arrays in, outputs in the call layout."""
     leaky = dynamics.kind == "leaky"
     batched = (inp if inp is not None else stim_input).ndim == 3
     tm = partial(_time_major, batch_first=dynamics.batch_first, batched=batched)
