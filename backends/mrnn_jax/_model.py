@@ -304,7 +304,9 @@ def trainable_filter(tree):
     """A pytree of bools over ``tree``: True for the arrays an optimiser should train.
 
     Inside every model: ``W_rec``, ``W_inp`` and ``base_firing`` when some
-    region has ``learnable_bias`` (its other entries then get zero gradient);
+    region has ``learnable_bias`` (its other entries then get zero gradient,
+    which keeps them fixed under SGD or Adam; decoupled weight decay, as in
+    ``optax.adamw``, would still shrink them unless masked out of the decay);
     never masks, sign matrices or ``init``. Elsewhere in ``tree`` (a readout,
     say): every floating-point array. Use it with ``eqx.partition``::
 
