@@ -40,14 +40,14 @@ def check_call_shapes(*, hidden_size: int, input_size: int, batch_first: bool,
     Raises :class:`MRNNConfigError` saying what was expected and what was got.
     """
     H, I = hidden_size, input_size
+    if inp is None and I > 0:
+        raise MRNNConfigError(f"inp: expected an input of feature size I = {I}, got None")
     time_source = inp if inp is not None else stim_input
     if time_source is None:
-        if I == 0:
-            raise MRNNConfigError(
-                "inp: this network has no input region, but the number of steps is "
-                "unknown; pass inp with feature size 0 (e.g. shape [B, T, 0]) or stim_input"
-            )
-        raise MRNNConfigError(f"inp: expected an input of feature size I = {I}, got None")
+        raise MRNNConfigError(
+            "inp: this network has no input region, but the number of steps is "
+            "unknown; pass inp with feature size 0 (e.g. shape [B, T, 0]) or stim_input"
+        )
     source_name = "inp" if inp is not None else "stim_input"
     rank = len(time_source)
     if rank not in (2, 3):

@@ -352,3 +352,16 @@ def test_a_checkpoint_from_a_newer_format_is_rejected(tmp_path):
     with pytest.raises(Error, match=rf"format version {mc.FORMAT_VERSION + 1} is newer than "
                                     rf"this mrnn reads \(expected <= {mc.FORMAT_VERSION}\)"):
         mc.Checkpoint.load(tmp_path / "future.npz")
+
+
+def test_missing_input_is_rejected_when_the_network_has_inputs():
+    import numpy as np
+
+    from mrnn_core import Checkpoint, Dynamics, MRNNConfigError, NetworkSpec, reference
+
+    spec = (NetworkSpec().with_recurrent_region("a", 2).with_input_region("u", 3)
+            .with_input_connection("u", "a"))
+    ckpt = Checkpoint.initialise(spec, Dynamics(), seed=0)
+    with pytest.raises(MRNNConfigError, match=r"inp: expected an input of feature size I = 3, got None"):
+        reference.simulate(ckpt.params, ckpt.dynamics, None, np.zeros((1, 2)),
+                           stim_input=np.zeros((1, 4, 2)))
