@@ -65,7 +65,7 @@ def timing_table(results) -> str:
                 _ratio(ours["fwdbwd"], m["fwdbwd"]) if versus else "",
                 _pair(entry, "times", lambda t: str(len(t))),
                 " / ".join(f"{compile_s[k]:.2f}" for k in MODES) if compile_s else "",
-                _pair(entry, "call_peak_mb", lambda v: f"{v:.0f}"),
+                _pair(entry, "call_peak_mb", lambda v: f"{max(v, 0.0):.0f}"),
             ])
     return table(header, rows)
 

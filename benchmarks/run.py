@@ -36,10 +36,17 @@ HERE = Path(__file__).resolve().parent
 SCALING_STEPS = (250, 500, 1000)
 
 
-def contenders(case: Case, backend: str) -> list[str]:
+# The mRNNTorch-style loop on W4 serves no target of issue 6 and costs about as
+# much as the dense floor, so the default run leaves it out (--all-baselines).
+SKIPPED_BY_DEFAULT = {("W4", "mrnntorch")}
+
+
+def contenders(case: Case, backend: str, all_baselines: bool = False) -> list[str]:
     if backend == "jax":
         return ["ours", "floor", "floor_hb"]
-    names = ["ours", "floor", "floor_hb", "mrnntorch"]
+    names = ["ours", "floor", "floor_hb"]
+    if all_baselines or (case.workload.name, "mrnntorch") not in SKIPPED_BY_DEFAULT:
+        names.append("mrnntorch")
     if case.kind == "elman" and case.workload.activation == "tanh":
         names.append("nn_rnn")
     return names
@@ -53,8 +60,16 @@ def spawn(backend: str, case: Case, impls: list[str], modes: str, args, tmp: Pat
            "--impls", ",".join(impls), "--modes", modes, "--repeats", str(args.repeats),
            "--warmup", str(args.warmup), "--budget", str(args.budget),
            "--device", args.device, "--out", str(out), "--save-hs", str(hs)]
+    env, pin = dict(os.environ), None
+    if args.threads:
+        # Pinning the worker to N CPUs makes torch (OpenMP) and XLA size their
+        # thread pools to N; OMP_NUM_THREADS says the same to torch explicitly.
+        cpus = sorted(os.sched_getaffinity(0))[:args.threads]
+        env["OMP_NUM_THREADS"] = str(len(cpus))
+        pin = lambda: os.sched_setaffinity(0, cpus)  # noqa: E731
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
+                              env=env, preexec_fn=pin)
         crash = None if proc.returncode == 0 else f"exit {proc.returncode}: {proc.stderr[-2000:]}"
     except subprocess.TimeoutExpired:
         crash = f"timed out after {args.timeout} s"
@@ -110,13 +125,16 @@ def machine(results) -> list[str]:
 
 def render(results, args, scaling: bool) -> str:
     parts = [*machine(results), f"command: benchmarks/run.py {' '.join(map(shlex.quote, args.argv))}",
+             f"worker threads: {args.threads or 'framework default (all CPUs)'}",
              f"timed calls per contender: {args.repeats} (after {args.warmup} warm-up), "
-             f"fewer where one call would exceed the {args.budget:g} s budget (see 'timed calls')", ""]
+             f"fewer (at least 1) where they would take more than {args.budget:g} s (see 'timed calls')",
+             ""]
     loads = [r["process"][k] for r in results for k in ("load_before", "load_after")
              if (r.get("process") or {}).get(k) is not None]
     if loads and max(loads) > (os.cpu_count() or 1):
         parts += [f"WARNING: load average reached {max(loads):.1f} on {os.cpu_count()} CPUs: other "
-                  "processes competed for the CPU; medians are noisier than usual.", ""]
+                  "processes competed for the CPU; medians are noisier than usual (multi-threaded "
+                  "torch suffers most: try --threads 1).", ""]
     if scaling:
         steps = sorted({int(r["case"].split(":")[2]) for r in results})
         parts += ["### Scaling: W2 leaky, forward + backward, against T", "",
@@ -127,10 +145,29 @@ def render(results, args, scaling: bool) -> str:
                   "### The floor: dense FLOPs and rates", "", report.floor_table(results), ""]
     parts += ["### Agreement (float32)", "", report.agreement_table(results, cross_backend(results)), "",
               "### Processes", "", report.process_table(results), ""]
+    skipped = sorted({f"{r['label']}: mRNNTorch-style loop" for r in results
+                      if r.get("backend") == "torch" and (r["label"].split()[0], "mrnntorch")
+                      in SKIPPED_BY_DEFAULT and "mrnntorch" not in r.get("impls", {})})
+    if skipped:
+        parts += ["Skipped by default (no issue 6 target needs them; --all-baselines runs them): "
+                  + "; ".join(skipped), ""]
     issues = report.problems(results)
     if issues:
         parts += ["### Problems", ""] + [f"- {p}" for p in issues] + [""]
     return "\n".join(parts)
+
+
+def report_load() -> str | None:
+    """A warning when the machine is already busy before the run starts."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return None
+    cpus = os.cpu_count() or 1
+    if load > 0.5 * cpus:
+        return (f"note: load average {load:.1f} on {cpus} CPUs before the run; timings will be "
+                f"noisy (--threads 1 suffers least)")
+    return None
 
 
 def parse_args(argv=None):
@@ -141,19 +178,24 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="tiny T and repeats: a smoke test")
     p.add_argument("--scaling", action="store_true",
                    help="only the scaling study: W2 leaky fwd+bwd at T = 250, 500, 1000")
+    p.add_argument("--all-baselines", action="store_true",
+                   help="also run the baselines skipped by default (W4's mRNNTorch-style loop)")
     p.add_argument("--repeats", type=int, default=None, help="timed calls (default 5, quick 2)")
     p.add_argument("--warmup", type=int, default=None,
                    help="untimed calls first (default 3, quick 2): TorchScript optimises on its 2nd call")
     p.add_argument("--budget", type=float, default=None,
-                   help="seconds one contender may spend per mode before it gets fewer calls (default 60)")
+                   help="seconds one contender may spend per mode before it gets fewer calls (default 30)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per worker process")
+    p.add_argument("--threads", type=int, default=None,
+                   help="pin each worker to this many CPUs (default: all); 1 is steadier on a shared machine")
     p.add_argument("--device", default="cpu", help="torch device (cpu or cuda); JAX uses its default")
     p.add_argument("--markdown", default=None, help="append the tables, date and machine to this file")
+    p.add_argument("--json", default=None, help="write every raw result (all timings) to this file")
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     args.repeats = args.repeats or (2 if args.quick else 5)
     args.warmup = args.warmup or (2 if args.quick else 3)
-    args.budget = args.budget or (10.0 if args.quick else 60.0)
+    args.budget = args.budget or (10.0 if args.quick else 30.0)
     return args
 
 
@@ -166,12 +208,18 @@ def main(argv=None) -> int:
         jobs = [(b, Case(w2, "leaky", T), ["ours", "mrnntorch"] if b == "torch" else ["ours"], "fwdbwd")
                 for T in steps for b in backends]
     else:
-        jobs = [(b, c, contenders(c, b), "fwd,fwdbwd")
+        jobs = [(b, c, contenders(c, b, args.all_baselines), "fwd,fwdbwd")
                 for c in cases(args.workloads.split(","), quick=args.quick) for b in backends]
+    load = report_load()
+    if load:
+        print(load, file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="mrnn-bench-") as tmp:
         results = run_all(jobs, args, Path(tmp))
         text = render(results, args, args.scaling)
     print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([{k: v for k, v in r.items() if k != "hs_file"} for r in results], f, indent=1)
     if args.markdown:
         title = "Scaling run" if args.scaling else "Benchmark run"
         with open(args.markdown, "a") as f:

@@ -47,7 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--modes", default=",".join(MODES))
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--budget", type=float, default=60.0)
+    p.add_argument("--budget", type=float, default=30.0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True, help="JSON result file")
     p.add_argument("--save-hs", default=None, help="write ours' hs [B, T, H] here (.npy)")
