@@ -17,6 +17,7 @@ from .connectivity import connectivity_from_arrays as connectivity_from_arrays
 from .connectivity import input_structure as input_structure
 from .connectivity import recurrent_structure as recurrent_structure
 from .connectivity import sparse_block_mask as sparse_block_mask
+from .describe import describe as describe
 from .dynamics import ACTIVATIONS as ACTIVATIONS
 from .dynamics import Dynamics as Dynamics
 from .dynamics import check_activation as check_activation

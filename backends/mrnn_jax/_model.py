@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mrnn_core import (PARAM_NAMES, Checkpoint, Connectivity, Dynamics, MRNNConfigError,
-                       NetworkSpec, connectivity_from_arrays, load_config)
+                       NetworkSpec, connectivity_from_arrays, describe, load_config)
 
 from ._activations import get_activation
 from ._functional import effective_weights
@@ -81,6 +81,20 @@ class mRNNBase(eqx.Module):
     @abc.abstractmethod
     def __call__(self, inp, *args, **kwargs):
         raise NotImplementedError
+
+    def __repr__(self) -> str:
+        """Regions, sizes, signs and non-default settings: the text a torch
+        model of the same network prints (:func:`mrnn_core.describe`)."""
+        return describe(self.spec, self.dynamics, name=type(self).__name__)
+
+    def __pdoc__(self, **kwargs):
+        """The same summary when the model sits inside another pytree's repr."""
+        import wadler_lindig as wl
+
+        lines = describe(self.spec, self.dynamics).split("\n")
+        return wl.bracketed(begin=wl.TextDoc(f"{type(self).__name__}("),
+                            docs=[wl.TextDoc(line) for line in lines], sep=wl.BreakDoc("; "),
+                            end=wl.TextDoc(")"), indent=kwargs.get("indent", 2))
 
     # checkpoints ---------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from mrnn_core import (
     Streams,
     check_call_shapes,
     connectivity_from_arrays,
+    describe,
     effective_weight,
     init_input_weight,
     init_recurrent_weight,
@@ -595,12 +596,7 @@ class mRNNBase(RegionHelpers, nn.Module):
         return model
 
     def extra_repr(self) -> str:
-        parts = [f"H={self.total_num_units} in {len(self.region_dict)} regions",
-                 f"I={self.total_num_inputs} in {len(self.inp_dict)} regions"]
-        defaults = Dynamics(self._kind)
-        parts += [f"{f.name}={getattr(self.dynamics, f.name)!r}"
-                  for f in dataclasses.fields(Dynamics)
-                  if f.name != "kind" and getattr(self.dynamics, f.name) != getattr(defaults, f.name)]
-        if not (self.rec_finalized and self.inp_finalized):
-            parts.append("not finalised")
-        return ", ".join(parts)
+        """Regions, sizes, signs and non-default settings (:func:`mrnn_core.describe`)."""
+        open_sides = [side for side, done in (("recurrent", self.rec_finalized),
+                                              ("input", self.inp_finalized)) if not done]
+        return describe(self._spec, self.dynamics, open_sides=open_sides)
