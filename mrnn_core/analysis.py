@@ -182,21 +182,16 @@ class Problem:
 
 
 def problem(model, dynamics, connectivity, *, to_numpy=np.asarray, space="x", regions=None,
-            inputs=None, held_state=None, default_held=None) -> Problem:
+            inputs=None, held_state=None) -> Problem:
     """Check and gather what every analysis function needs (see :class:`Problem`).
 
-    ``held_state`` ``[H]`` defaults to ``default_held`` (the caller's
-    reference states' mean), else zeros.
+    ``held_state`` ``[H]`` defaults to zeros (the finders and the flow field
+    replace that default by the mean of the states they are given).
     """
     params, dynamics, connectivity = resolve_model(model, dynamics, connectivity, to_numpy)
     H, I = np.shape(params["W_inp"])
     units = included_units(connectivity, regions, H)
-    if held_state is not None:
-        held = as_states("held_state", held_state, H, single=True)
-    elif default_held is not None:
-        held = np.asarray(default_held, dtype=np.float64)
-    else:
-        held = np.zeros(H)
+    held = np.zeros(H) if held_state is None else as_states("held_state", held_state, H, single=True)
     return Problem(params, dynamics, connectivity, check_space(space), units,
                    constant_input(inputs, I), held)
 
@@ -681,8 +676,7 @@ def flow_problem(model, dynamics, connectivity, *, to_numpy=np.asarray, trajecto
             raise MRNNConfigError(
                 "basis, trajectories: a flow field needs a plane; expected a basis [H, 2] "
                 "or trajectories [..., H] to take the top two principal components of, got neither")
-        mean, basis = pca_plane(traj, prob.units)
-        B = basis
+        mean, B = pca_plane(traj, prob.units)
     else:
         mean = None if traj is None else traj.reshape(-1, H).mean(axis=0)
         B = check_basis(basis, H, prob.units)
