@@ -30,10 +30,8 @@ def find_fixed_points(model, dynamics=None, connectivity=None, *, inputs=None,
     converged points are polished to rounding level. Each search ends when
     ``q <= tol``, when its damping reaches 1e10 (stuck at a slow point), or
     after ``max_iters`` iterations. Cost per iteration: ``O(n^3)`` per start.
-    One iteration is one jitted call mapped over the starts (``vmap``-ed in
-    chunks that bound memory on an accelerator; one start at a time on CPU,
-    where XLA factorises single matrices fastest); it compiles once per
-    problem size.
+    One iteration is one jitted call, ``vmap``-ed over the starts (in chunks
+    that bound memory); it compiles once per problem size.
 
     The maps (``mrnn_core.analysis``): x-space leaky
     ``F(x) = x + alpha (-x + W_rec_eff f(x) + W_inp_eff u + b)``, h-space leaky
@@ -104,9 +102,8 @@ def _search_step(dynamics, space, tol, W, d, y, q, mu, done):
     A = closed_form_jacobian(dynamics, space, W, d, y) - jnp.eye(y.shape[0], dtype=y.dtype)
     AtA = A.T @ A
     lam = mu * jnp.maximum(jnp.mean(jnp.diagonal(AtA)), 1e-300)
-    # A^T A + lam I is symmetric positive definite: Cholesky, not LU (which
-    # XLA runs several times slower on CPU). A failed factorisation gives NaN,
-    # and the step is rejected.
+    # A^T A + lam I is symmetric positive definite, so Cholesky (cheaper than
+    # LU); a failed factorisation gives NaN, and the step is rejected.
     factor = jsl.cho_factor(AtA + lam * jnp.eye(y.shape[0], dtype=y.dtype), lower=True)
     trial = y + jsl.cho_solve(factor, -(A.T @ r))
     q_trial = _residual(dynamics, space, W, d, trial)
@@ -132,10 +129,7 @@ def _levenberg_marquardt(dynamics, space, W, d, y, *, max_iters, tol, damping, p
     q = _residual(dynamics, space, W, d, y)
     mu = jnp.full_like(q, damping)
     done = q <= tol
-    # XLA's CPU factorisations are fastest one matrix at a time; accelerators
-    # take the chunk at once.
-    on_cpu = next(iter(y.devices())).platform == "cpu"
-    chunk = 1 if on_cpu else min(core.chunk_size(y.shape[1]), y.shape[0])
+    chunk = min(core.chunk_size(y.shape[1]), y.shape[0])
     bar = core.Progress("fixed points", max_iters, progress)
     iteration = 0
     for iteration in range(1, max_iters + 1):
