@@ -215,6 +215,9 @@ def main(argv=None) -> int:
         print(load, file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="mrnn-bench-") as tmp:
         results = run_all(jobs, args, Path(tmp))
+        if args.scaling:
+            for r in results:  # the same case at several T: tell the rows apart
+                r["label"] = f"{r['label']} T={r['case'].split(':')[2]}"
         text = render(results, args, args.scaling)
     print(text)
     if args.json:
