@@ -54,11 +54,9 @@ def _recurrent_item(region) -> str:
     return " ".join(words)
 
 
-def _listing(label: str, items: list[str]) -> str:
-    """``label: a, b, c`` wrapped at :data:`WIDTH`, continuation lines aligned after the label."""
-    head = f"{label}: "
-    if not items:
-        return head + "none"
+def _wrap(head: str, items: list[str]) -> str:
+    """``head`` then ``a, b, c``, wrapped at :data:`WIDTH` with continuation lines aligned
+    under the first item; an item is never split."""
     lines, line = [], head + items[0]
     for item in items[1:]:
         if len(line) + 2 + len(item) >= WIDTH:  # room for the trailing comma
@@ -67,6 +65,11 @@ def _listing(label: str, items: list[str]) -> str:
         else:
             line += ", " + item
     return "\n".join(lines + [line])
+
+
+def _listing(label: str, items: list[str]) -> str:
+    """``label: a, b, c``, or ``label: none``."""
+    return _wrap(f"{label}: ", items) if items else f"{label}: none"
 
 
 def _connections(spec: NetworkSpec) -> str:
@@ -101,7 +104,7 @@ def describe(spec: NetworkSpec, dynamics: Dynamics, *, open_sides=(), name: str 
 
     **Returns:** the text, several lines (no trailing newline).
     """
-    head = ", ".join([f"H={spec.hidden_size}", f"I={spec.input_size}", *_settings(dynamics)])
+    head = _wrap("", [f"H={spec.hidden_size}", f"I={spec.input_size}", *_settings(dynamics)])
     lines = [head,
              _listing("regions", [_recurrent_item(r) for r in spec.recurrent_regions]),
              _listing("inputs", [f"{r.name} {r.num_units} {r.sign}" for r in spec.input_regions]),

@@ -90,9 +90,16 @@ def test_ten_regions_wrap_into_short_lines_each_region_once():
                                           base_firing=0.1 * k)
     for a, b in zip(names, names[1:]):
         spec = spec.with_recurrent_connection(a, b)
-    _, model = both(spec, mrnn_core.Dynamics())
+    many = mrnn_core.Dynamics(activation="softplus", dt=5.0, tau=20.0, noise_level_act=0.05,
+                              noise_level_inp=0.0, rec_constrained=False, batch_first=False,
+                              spectral_radius=1.1)
+    _, model = both(spec, many)
     lines = repr(model).splitlines()
     assert all(len(line) <= WIDTH + 2 for line in lines)  # + the two-space indent
+    settings = " ".join(lines[1:3])
+    for field in ("activation", "dt", "tau", "noise_level_act", "noise_level_inp",
+                  "rec_constrained", "batch_first", "spectral_radius"):
+        assert f"{field}={getattr(many, field)!r}" in settings
     region_lines = [line for line in lines if line.startswith(("  regions:", "           "))]
     assert len(region_lines) >= 3
     text = "".join(region_lines)
