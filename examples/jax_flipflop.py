@@ -2,6 +2,7 @@
 
     python examples/jax_flipflop.py               # 4000 steps: about half a minute on 2 CPU cores
     python examples/jax_flipflop.py --steps 300   # a quick look
+    python examples/jax_flipflop.py --out figs    # where the loss plot goes (default examples/output)
 
 Three input channels each carry occasional +1 / -1 pulses; the network must
 output, on three readout channels, the sign of the last pulse each channel
@@ -12,14 +13,18 @@ grouped under the parent ``ctx``, driven by the three pulse channels; a
 linear readout of the excitatory rates. One jitted optax step trains the
 readout and the network's trainable arrays (``mrnn_jax.trainable_filter``:
 weights, never masks or sign matrices) with clipped Adam, on fresh trials
-and fresh noise drawn from the step's key. The loss of always answering 0
-is about 0.8; a trained network gets below 0.1.
+(``mrnn_core.flip_flop``, seeded per step) and fresh noise drawn from the
+step's key. The loss of always answering 0 is about 0.8; a trained network
+gets below 0.1. The loss curve is written to ``<out>/jax_flipflop_loss.png``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import time
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -28,7 +33,9 @@ import optax
 
 import mrnn_core
 import mrnn_jax
+from mrnn_core.plotting import plot_loss
 
+HERE = Path(__file__).resolve().parent
 SPEC = (mrnn_core.NetworkSpec()
         .with_recurrent_region("exc", 48, sign="exc", parent_region="ctx")
         .with_recurrent_region("inh", 16, sign="inhib", parent_region="ctx")
@@ -39,25 +46,6 @@ SPEC = (mrnn_core.NetworkSpec()
         .with_recurrent_connection("inh", "inh")
         .with_input_connection("pulses", "exc")
         .with_input_connection("pulses", "inh"))
-
-
-def flipflop_trials(key, batch: int, steps: int, bits: int = 3, rate: float = 0.05):
-    """``(inputs, targets)``, each ``[B, T, bits]``.
-
-    Each channel pulses with probability ``rate`` per step, with a random
-    sign; the target of a channel is its last pulse (0 before the first).
-    """
-    key_when, key_sign = jax.random.split(key)
-    pulse = jax.random.bernoulli(key_when, rate, (batch, steps, bits))
-    sign = jnp.where(jax.random.bernoulli(key_sign, 0.5, (batch, steps, bits)), 1.0, -1.0)
-    inputs = pulse * sign
-
-    def hold(last, u_t):
-        last = jnp.where(u_t != 0, u_t, last)
-        return last, last
-
-    _, targets = jax.lax.scan(hold, jnp.zeros((batch, bits)), jnp.swapaxes(inputs, 0, 1))
-    return inputs, jnp.swapaxes(targets, 0, 1)
 
 
 class FlipFlopNet(eqx.Module):
@@ -80,6 +68,22 @@ class FlipFlopNet(eqx.Module):
         return rates @ self.readout.weight.T + self.readout.bias
 
 
+def loss_fn(trainable, frozen, inputs, targets, key):
+    """Mean squared error of the network ``combine(trainable, frozen)`` on trials ``[B, T, 3]``."""
+    outputs = eqx.combine(trainable, frozen)(inputs, key)
+    return jnp.mean((outputs - targets) ** 2)
+
+
+def train_step(optimiser, trainable, frozen, opt_state, inputs, targets, key):
+    """One optax step on one batch, noise from ``key``: ``(trainable, opt_state, loss)``.
+
+    ``examples/jax_ensemble.py`` vmaps this very function over many networks.
+    """
+    loss, grads = eqx.filter_value_and_grad(loss_fn)(trainable, frozen, inputs, targets, key)
+    updates, opt_state = optimiser.update(grads, opt_state, trainable)
+    return eqx.apply_updates(trainable, updates), opt_state, loss
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=4000, help="optimiser steps")
@@ -87,6 +91,7 @@ def main(argv=None) -> None:
     parser.add_argument("--trial-length", type=int, default=100, help="time steps per trial")
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(HERE / "output"), help="folder of the loss plot")
     args = parser.parse_args(argv)
 
     key_model, key_train = jax.random.split(jax.random.key(args.seed))
@@ -95,25 +100,17 @@ def main(argv=None) -> None:
     optimiser = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(args.lr))
     opt_state = optimiser.init(trainable)
 
-    def loss_fn(trainable, frozen, inputs, targets, key):
-        outputs = eqx.combine(trainable, frozen)(inputs, key)
-        return jnp.mean((outputs - targets) ** 2)
-
-    @eqx.filter_jit
-    def train_step(trainable, opt_state, key):
-        key_trials, key_noise = jax.random.split(key)
-        inputs, targets = flipflop_trials(key_trials, args.batch, args.trial_length)
-        loss, grads = eqx.filter_value_and_grad(loss_fn)(trainable, frozen, inputs, targets,
-                                                          key_noise)
-        updates, opt_state = optimiser.update(grads, opt_state, trainable)
-        return eqx.apply_updates(trainable, updates), opt_state, loss
+    step = eqx.filter_jit(functools.partial(train_step, optimiser))
 
     print(f"3-bit flip-flop: H = {SPEC.hidden_size} units ({', '.join(SPEC.recurrent_names)}), "
           f"{args.batch} trials x {args.trial_length} steps per optimiser step")
     start, losses = time.perf_counter(), []
     report_every = max(1, args.steps // 10)
     for i, key in enumerate(jax.random.split(key_train, args.steps)):
-        trainable, opt_state, loss = train_step(trainable, opt_state, key)
+        inputs, targets = mrnn_core.flip_flop(args.batch, args.trial_length, n_bits=3,
+                                              p_pulse=0.05, seed=(args.seed, i))
+        trainable, opt_state, loss = step(trainable, frozen, opt_state, jnp.asarray(inputs),
+                                          jnp.asarray(targets), key)
         losses.append(float(loss))
         if (i + 1) % report_every == 0:
             print(f"step {i + 1:5d}   mean loss of the last {report_every} steps "
@@ -127,6 +124,15 @@ def main(argv=None) -> None:
     for name in ("W_rec_mask", "W_rec_sign_matrix", "W_inp_mask", "W_inp_sign_matrix"):
         assert jnp.array_equal(getattr(trained.rnn, name), getattr(net.rnn, name)), name
     print("masks and sign matrices unchanged: Dale's law and sparsity hold after training")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "jax_flipflop_loss.png")
+    plot_loss(losses, smooth=max(1, min(50, args.steps // 10)), path=path,
+              title="JAX: 3-bit flip-flop training loss")
+    print(f"figure written to {path}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@
    connectivity (mrnn_core, numpy only).
 2. Build the torch model and the JAX model from the same seed, run both on
    the same cue-triggered input in float64 and print their largest difference.
-3. Save a figure of each region's mean rate over time.
+3. Save figures of each region's mean rate over time, per trial, and of the
+   effective recurrent weights with region boundaries and block signs.
 """
 
 from __future__ import annotations
@@ -91,24 +92,19 @@ def main(argv=None) -> None:
     print(f"\ntorch vs JAX, {args.batch} trials x {args.steps} steps, float64: "
           f"max |difference| = {diff:.2e}")
 
-    os.makedirs(args.out, exist_ok=True)
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from mrnn_core.plotting import plot_connectivity, plot_region_activity
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name in spec.recurrent_names:
-        rate = torch_model.get_region_activity(torch.from_numpy(hs_t), name).mean(-1)[0]
-        ax.plot(rate.numpy(), label=name)
-    ax.axvspan(20, 30, color="0.9", label="cue")
-    ax.set(xlabel="step (dt = 10 ms)", ylabel="mean rate", title="trial 0: region mean rates")
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+    os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "quickstart_rates.png")
-    fig.savefig(path, dpi=120)
+    plot_region_activity(spec, hs_t, trials=args.batch, dt=torch_model.dt, path=path,
+                         title="mean rate per region (cue on channel b % 3 at 200-300 ms)")
     print(f"figure written to {path}")
-
+    path = os.path.join(args.out, "quickstart_connectivity.png")
+    plot_connectivity(torch_model.to_checkpoint(), path=path)
+    print(f"figure written to {path}")
 
 if __name__ == "__main__":
     main()
