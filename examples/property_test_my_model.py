@@ -23,10 +23,12 @@ class MyModel(torch.nn.Module):
         super().__init__()
         cls = mRNN if dynamics.kind == "leaky" else ElmanmRNN
         options = dict(activation=dynamics.activation, rec_constrained=dynamics.rec_constrained,
-                       inp_constrained=dynamics.inp_constrained, device="cpu", seed=seed)
+                       inp_constrained=dynamics.inp_constrained, device="cpu", seed=seed,
+                       dtype=torch.float64)
         if dynamics.kind == "leaky":
             options.update(dt=dynamics.dt, tau=dynamics.tau)
-        self.rnn = cls(spec, **options).double()
+        self.rnn = cls(spec, **options)
+        self.rnn.finalize_connectivity()  # a side the spec leaves unwired is still open
         self.readout_region = spec.recurrent_names[-1]
         n = spec.recurrent_regions[-1].num_units
         self.readout = torch.nn.Linear(n, n_out, dtype=torch.float64)

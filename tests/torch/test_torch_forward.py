@@ -7,7 +7,7 @@ layouts, stimulus, W_rec override and explicit noise draws (see torch_helpers).
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import mrnn_core
@@ -79,6 +79,9 @@ def test_step_and_input_drive_compose_to_simulate(case):
 
 @given(spec=network_specs(), dynamics=dynamics_settings(spectral_radius=True),
        seed=st.integers(0, 2**31 - 1))
+@example(  # found by hypothesis: a config without connections leaves both sides open
+    spec=mrnn_core.NetworkSpec().with_recurrent_region("ctx", 1),
+    dynamics=mrnn_core.Dynamics(rec_constrained=False, inp_constrained=False), seed=0)
 def test_constructor_draws_what_the_core_draws(spec, dynamics, seed):
     """``mRNN(spec, seed=s)`` holds exactly ``Checkpoint.initialise(spec, dynamics, seed=s)``."""
     ckpt = assume_loop(spec, dynamics, seed)
@@ -91,7 +94,9 @@ def test_constructor_draws_what_the_core_draws(spec, dynamics, seed):
                   dtype=torch.float64)
     if dynamics.kind == "leaky":
         kwargs.update(dt=dynamics.dt, tau=dynamics.tau)
-    got = cls(spec, **kwargs).to_checkpoint()
+    model = cls(spec, **kwargs)
+    model.finalize_connectivity()  # a side the config leaves unwired stays open until now
+    got = model.to_checkpoint()
     for key in mrnn_core.PARAM_NAMES:
         np.testing.assert_array_equal(got.params[key], ckpt.params[key], err_msg=key)
 
