@@ -3,7 +3,6 @@ as examples/jax_flipflop.py's step trains that network alone (float64, 1e-10).""
 
 import functools
 import importlib
-from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -14,8 +13,7 @@ import pytest
 
 import mrnn_core
 import mrnn_jax
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+from examples_helpers import EXAMPLES
 
 
 @pytest.fixture

@@ -1,23 +1,12 @@
 """The network, activity and loss plots draw what they claim and write valid PNGs."""
 
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 import mrnn_core
+from examples_helpers import assert_png
 from mrnn_core.plotting import plot_connectivity, plot_loss, plot_region_activity
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def assert_png(path):
-    """``path`` is a PNG file matplotlib can read back as a non-empty image."""
-    assert path.read_bytes()[:8] == PNG_SIGNATURE
-    image = matplotlib.image.imread(path)
-    assert image.ndim == 3 and image.shape[0] > 50 and image.shape[1] > 50
 
 
 @pytest.fixture(autouse=True)
