@@ -3,6 +3,7 @@
     python examples/analyse_flipflop.py                  # train briefly (JAX), then analyse
     python examples/analyse_flipflop.py model.npz        # analyse a saved mrnn checkpoint instead
     python examples/analyse_flipflop.py --backend torch  # the same analysis with mrnn_torch
+    python examples/analyse_flipflop.py --benchmark      # issue 7's benchmark line (minutes)
 
 A network that solves the flip-flop task holds each of the 2^3 = 8 output
 patterns between pulses, so its autonomous dynamics (input 0) should have 8
@@ -130,6 +131,35 @@ def describe(fps, ckpt: mrnn_core.Checkpoint) -> None:
         print(f"{len(patterns)} distinct sign patterns among the stable points' readouts")
 
 
+def benchmark(n_starts: int = 1024, seed: int = 0) -> None:
+    """Time ``find_fixed_points`` from ``n_starts`` starts on issue 6's W2 network,
+    torch vs JAX: 2 dense regions (E = 320 pos, I = 80 neg), 20 inputs, leaky tanh,
+    default initialisation; starts drawn from its trajectories plus noise."""
+    import mrnn_jax.analysis
+    import mrnn_torch.analysis
+
+    spec = (mrnn_core.NetworkSpec().with_recurrent_region("E", 320, sign="pos")
+            .with_recurrent_region("I", 80, sign="neg").with_input_region("u", 20))
+    for src in ("E", "I"):
+        for dst in ("E", "I"):
+            spec = spec.with_recurrent_connection(src, dst)
+        spec = spec.with_input_connection("u", src)
+    ckpt = mrnn_core.Checkpoint.initialise(spec, mrnn_core.Dynamics(activation="tanh"), seed=seed)
+    rng = np.random.default_rng(seed)
+    xs, _ = mrnn_core.reference.simulate(ckpt.params, ckpt.dynamics, rng.normal(0, 1, (8, 100, 20)),
+                                         rng.normal(0, 1, (8, 400)))
+    settings = dict(trajectories=xs, n_initial=n_starts, noise_scale=0.5, seed=seed, progress=False)
+    # One iteration first: JAX compiles there (reported apart), torch warms up.
+    for name, module in (("torch", mrnn_torch.analysis), ("jax", mrnn_jax.analysis)):
+        t0 = time.perf_counter()
+        module.find_fixed_points(ckpt, max_iters=1, **settings)
+        t1 = time.perf_counter()
+        fps = module.find_fixed_points(ckpt, **settings)
+        t2 = time.perf_counter()
+        print(f"W2 (H = 400), {n_starts} starts, {name:>5}: {t2 - t1:6.1f} s "
+              f"(first call, one iteration: {t1 - t0:5.1f} s) -> {fps}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", nargs="?", help="an mrnn checkpoint (.npz); default: train one")
@@ -139,11 +169,15 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", help="write the trained checkpoint here")
     parser.add_argument("--out", default=str(HERE / "output"), help="folder of the figure")
+    parser.add_argument("--benchmark", type=int, nargs="?", const=1024, metavar="STARTS",
+                        help="only time the W2 search (default 1024 starts), torch vs JAX")
     args = parser.parse_args(argv)
 
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    if args.benchmark:
+        return benchmark(args.benchmark, args.seed)
     start = time.perf_counter()
     if args.checkpoint:
         ckpt = mrnn_core.Checkpoint.load(args.checkpoint)

@@ -260,6 +260,15 @@ STALL = 1e-10
 """A search ends when an accepted step lowers ``q`` by less than this fraction (a slow point)."""
 
 
+def search_settings(max_iters, tol, damping, merge_tol, outlier_scale) -> dict:
+    """The checked optimiser settings a finder passes to its search loop."""
+    check_positive("merge_tol", merge_tol, allow_zero=True)
+    check_positive("outlier_scale", outlier_scale)
+    return {"max_iters": check_positive("max_iters", max_iters, integer=True, allow_zero=True),
+            "tol": check_positive("tol", tol, allow_zero=True),
+            "damping": check_positive("damping", damping)}
+
+
 def chunk_size(n: int, budget: int = 2**22) -> int:
     """How many ``[n, n]`` matrices to hold at once (``budget`` numbers, 32 MiB in float64)."""
     return max(1, budget // max(n * n, 1))

@@ -62,7 +62,7 @@ def find_fixed_points(model, dynamics=None, connectivity=None, *, inputs=None,
 
     **Returns:** a :class:`mrnn_core.analysis.FixedPoints`, sorted by ``q``.
     """
-    settings = _settings(max_iters, tol, damping, merge_tol, outlier_scale)
+    settings = core.search_settings(max_iters, tol, damping, merge_tol, outlier_scale)
     prob, starts, reference = core.search_problem(
         model, dynamics, connectivity, to_numpy=np.asarray, initial_states=initial_states,
         trajectories=trajectories, n_initial=n_initial, noise_scale=noise_scale, seed=seed,
@@ -81,14 +81,6 @@ def find_fixed_points(model, dynamics=None, connectivity=None, *, inputs=None,
         prob.embed(y[kept]), q[kept], J, counts=counts, units=prob.units, inputs=prob.inputs,
         reference=reference, dynamics=prob.dynamics, space=prob.space, tol=settings["tol"],
         outlier_scale=float(outlier_scale))
-
-
-def _settings(max_iters, tol, damping, merge_tol, outlier_scale) -> dict:
-    core.check_positive("merge_tol", merge_tol, allow_zero=True)
-    core.check_positive("outlier_scale", outlier_scale)
-    return {"max_iters": core.check_positive("max_iters", max_iters, integer=True, allow_zero=True),
-            "tol": core.check_positive("tol", tol, allow_zero=True),
-            "damping": core.check_positive("damping", damping)}
 
 
 def _residual(dynamics, space, W, d, y):
