@@ -205,7 +205,8 @@ def main(argv=None):
     # The plane of the visited states' top two principal components, framed
     # around the fixed points rather than the (much wider) pulse excursions.
     origin, basis = pca_plane(states)
-    limits = grid_limits(project(fps.points - origin, basis), margin=0.5)
+    framed = fps.points if len(fps) else states
+    limits = grid_limits(project(framed - origin, basis), margin=0.5)
     flow = flow_field(ckpt, basis=basis, origin=origin, limits=limits, space=space)
 
     import matplotlib
