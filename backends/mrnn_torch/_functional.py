@@ -29,6 +29,9 @@ from mrnn_core import (
     effective_weight,
 )
 
+from ._blocks import RECURRENCE_MODES, choose_plan
+from ._fused import Recurrence
+
 
 def _softplus(x):
     # Exactly log(1 + exp(x)) for every x: torch's softplus switches to x
@@ -169,7 +172,7 @@ def _stack(states, call, batch_first: bool, like):
 
 
 def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
-             stim_input=None, W_rec=None, eps_x=None, eps_u=None):
+             stim_input=None, W_rec=None, eps_x=None, eps_u=None, recurrence: str = "auto"):
     """Run the network over ``T`` steps (SEMANTICS.md section 4).
 
     **Arguments:**
@@ -185,6 +188,15 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
     - `W_rec`: an ``[H, H]`` matrix used as ``W_rec_eff`` for this call.
     - `eps_x`, `eps_u`: standard-normal draws (output / input layout); when
       given, noise ``c_x eps_x`` / ``c_u eps_u`` is added.
+    - `recurrence`: how the steps run; every choice gives the same numbers.
+      ``"auto"`` (default) picks ``"blocks"`` when the mask leaves most of
+      ``W_rec`` empty (see ``mrnn_torch._blocks``), else ``"dense"``;
+      ``"dense"`` / ``"blocks"`` run the recurrence as one autograd node with
+      a hand-written backward through time (``mrnn_torch._fused``), ``"blocks"``
+      multiplying only the mask's nonzero blocks (not with ``W_rec=``);
+      ``"autograd"`` is a plain per-step loop that autograd records, needed for
+      double backward (``create_graph=True``). Under ``torch.func`` transforms
+      ``"auto"`` uses the plain loop by itself.
 
     Leaky: ``x_{t+1} = x_t + alpha (-x_t + W_rec_eff h_t + W_inp_eff (u_t + c_u eps_u)
     + b + c_x eps_x) + alpha s_t``; Elman: ``x_{t+1} = W_rec_eff h_t + W_inp_eff
@@ -205,12 +217,22 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
                              state_name="x0" if leaky else "h0",
                              h0=_shape(h0) if leaky else None, stim_input=_shape(stim_input),
                              W_rec=_shape(W_rec), eps_x=_shape(eps_x), eps_u=_shape(eps_u))
+    if recurrence not in RECURRENCE_MODES:
+        raise MRNNConfigError(
+            f"recurrence: expected one of {', '.join(map(repr, RECURRENCE_MODES))}, "
+            f"got {recurrence!r}")
     f = get_activation(dynamics.activation)
+    override = W_rec is not None
     if W_rec is None:
         W_rec, W_inp_eff = effective_weights(params, dynamics)
     else:
         W_inp_eff = effective_weight(params["W_inp"], params["W_inp_mask"],
                                      params["W_inp_sign_matrix"], dynamics.inp_constrained)
+    if recurrence != "autograd" and not _under_transform(W_rec, W_inp_eff, state, h0, inp,
+                                                         stim_input, eps_x, eps_u):
+        plan = choose_plan(recurrence, params["W_rec_mask"], H, override)
+        return _simulate_fused(params, dynamics, W_rec, W_inp_eff, call, plan, f, inp, state,
+                               h0, stim_input, eps_x, eps_u)
     drive = _drive_for_call(params, dynamics, W_inp_eff, call, inp, stim_input, eps_x, eps_u)
 
     x = state if call.batched else state.unsqueeze(0)
@@ -229,6 +251,44 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
         hs.append(h)
     hs = _stack(hs, call, dynamics.batch_first, drive)
     return (_stack(xs, call, dynamics.batch_first, drive), hs) if leaky else hs
+
+
+def _under_transform(*tensors) -> bool:
+    """Whether any tensor is wrapped by a ``torch.func`` transform (grad, vmap, ...)."""
+    wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+    return any(t is not None and wrapped(t) for t in tensors)
+
+
+def _simulate_fused(params, dynamics, W_rec, W_inp_eff, call, plan, f, inp, state, h0,
+                    stim_input, eps_x, eps_u):
+    """:func:`simulate` through :class:`~._fused.Recurrence`, in the call's own layout.
+
+    The drive keeps the caller's layout (``[B, T, H]`` when ``batch_first``),
+    so neither it nor the outputs are ever transposed or copied.
+    """
+    leaky = dynamics.kind == "leaky"
+    time_axis = 1 if (call.batched and dynamics.batch_first) else 0
+    lift = (lambda a: a) if call.batched else (lambda a: None if a is None else a.unsqueeze(1))
+    u = lift(inp)
+    if u is None:
+        shape = [call.batch, call.batch]
+        shape[time_axis] = call.steps
+        u = W_inp_eff.new_zeros(*shape, W_inp_eff.shape[1])
+    drive = _drive(W_inp_eff, params["base_firing"], dynamics, u, lift(stim_input),
+                   lift(eps_x), lift(eps_u))
+    x = state if call.batched else state.unsqueeze(0)
+    if not leaky:
+        x, h = None, x
+    elif h0 is None:
+        h = f(x)
+    else:
+        h = h0 if call.batched else h0.unsqueeze(0)
+    alpha = dynamics.alpha if leaky else 1.0
+    xs, hs = Recurrence.apply(W_rec, drive, x, h, alpha, dynamics.activation, time_axis, plan)
+    if not call.batched:
+        hs = hs[:, 0]
+        xs = None if xs is None else xs[:, 0]
+    return (xs, hs) if leaky else hs
 
 
 # Region helpers: pure functions of a Connectivity ------------------------------

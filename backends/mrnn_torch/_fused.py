@@ -1,0 +1,203 @@
+"""The recurrence as one autograd node, with a hand-written backward through time.
+
+Given the drive ``d`` of every step (from the input side, ordinary autograd),
+the recurrence is, with ``a = alpha`` (Elman: ``a = 1``)::
+
+    x_t = (1 - a) x_{t-1} + a (W h_{t-1} + d_t),    h_t = f(x_t),    t = 1..T
+
+Plain autograd records ~4 nodes per step and, for ``W``, one small gradient
+matmul per step. Here the forward writes every state into one preallocated
+buffer (autograd never sees it), and the backward runs the adjoint
+recursion, writing every ``g_t = dL/dx_t`` into a second buffer::
+
+    gh_t = dL/dh_t (from the output) + a g_{t+1} W
+    g_t  = dL/dx_t (from the output) + gh_t * f'(x_t) + (1 - a) g_{t+1}
+
+then ``dL/dW = a sum_t g_t^T h_{t-1}`` as ONE matmul over all steps,
+``dL/dd_t = a g_t``, ``dL/dx_0 = (1 - a) g_1``, ``dL/dh_0 = a g_1 W``.
+Per step: one matmul and a few elementwise ops each way. ``f'`` comes from
+the stored rates ``h`` for every activation (relu ``h > 0``, tanh
+``1 - h^2``, sigmoid ``h (1 - h)``, softplus ``1 - exp(-h)``, linear 1).
+
+Buffers keep the caller's layout (time axis 0 or 1) so outputs need no
+copy: the ``T + 1`` states ``h_0..h_T`` share one buffer, and the adjoint
+buffer gets one zero slot at the end so that, flattened, row ``(t, b)`` of
+the adjoints pairs with row ``(t, b)`` of the states for the ``dW`` matmul.
+
+The matmuls follow a :class:`~._blocks.BlockPlan`: the dense plan is one
+block; a block-sparse plan multiplies only the blocks the mask keeps.
+
+The backward is ``once_differentiable`` (it writes into buffers): double
+backward and ``torch.func`` transforms need ``recurrence="autograd"``, which
+:func:`mrnn_torch.simulate` also picks by itself under ``torch.func``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from ._blocks import BlockPlan
+
+
+def _activate(name: str, src, out):
+    if name == "relu":
+        torch.clamp_min(src, 0, out=out)
+    elif name == "tanh":
+        torch.tanh(src, out=out)
+    elif name == "sigmoid":
+        torch.sigmoid(src, out=out)
+    elif name == "softplus":
+        # Exactly log(1 + exp(x)) (see _functional._softplus).
+        torch.logaddexp(src, src.new_zeros(()), out=out)
+    else:
+        out.copy_(src)
+
+
+def _derivative(name: str, h):
+    """``f'(x)`` from the rates ``h = f(x)`` (any shape)."""
+    if name == "relu":
+        return (h > 0).to(h.dtype)
+    if name == "tanh":
+        return 1 - h * h
+    if name == "sigmoid":
+        return h * (1 - h)
+    if name == "softplus":
+        return -torch.expm1(-h)
+    return None  # linear: f' = 1
+
+
+def _recurrent_matmul(plan: BlockPlan, blocks_T, h, base, out, alpha: float):
+    """``out = base + alpha * (W h)`` for ``[B, H]`` rows, only over the plan's blocks.
+
+    ``blocks_T`` are the transposed blocks ``W[rows, cols].T``; ``base`` and
+    ``out`` may be strided views.
+    """
+    if plan.dense:
+        torch.addmm(base, h, blocks_T[0], alpha=alpha, out=out)
+        return
+    for rows in plan.uncovered_rows:
+        out[:, rows].copy_(base[:, rows])
+    k = 0
+    for rows, cols in plan.groups:
+        o = out[:, rows]
+        torch.addmm(base[:, rows], h[:, cols[0]], blocks_T[k], alpha=alpha, out=o)
+        k += 1
+        for c in cols[1:]:
+            o.addmm_(h[:, c], blocks_T[k], alpha=alpha)
+            k += 1
+
+
+def _adjoint_matmul(plan: BlockPlan, blocks, g, base, out, alpha: float):
+    """``out = base + alpha * g W`` (``g`` ``[B, H]`` adjoints of ``x``), over the plan's blocks."""
+    if plan.dense:
+        torch.addmm(base, g, blocks[0], alpha=alpha, out=out)
+        return
+    out.copy_(base)
+    k = 0
+    for rows, cols in plan.groups:
+        gr = g[:, rows]
+        for c in cols:
+            out[:, c].addmm_(gr, blocks[k], alpha=alpha)
+            k += 1
+
+
+def _weight_gradient(plan: BlockPlan, W, G, Hs, alpha: float):
+    """``alpha * G^T Hs`` for flattened ``[N, H]`` adjoints and states, only on present blocks."""
+    if plan.dense:
+        return torch.mm(G.T, Hs).mul_(alpha)
+    dW = torch.zeros_like(W)
+    for rows, cols in plan.groups:
+        Gr = G[:, rows].T
+        for c in cols:
+            dW[rows, c] = Gr @ Hs[:, c]
+    return dW.mul_(alpha)
+
+
+class Recurrence(torch.autograd.Function):
+    """``(xs, hs) = Recurrence.apply(W, d, x0, h0, alpha, activation, time_axis, plan)``.
+
+    ``W`` ``[H, H]`` effective recurrent matrix; ``d`` the drive with the
+    time axis at ``time_axis`` (0: ``[T, B, H]``, 1: ``[B, T, H]``); ``x0``
+    ``[B, H]`` (``None`` for Elman, ``alpha = 1``); ``h0`` ``[B, H]``.
+    Returns ``xs`` (``None`` for Elman) and ``hs``, laid out like ``d``.
+    """
+
+    @staticmethod
+    def forward(ctx, W, d, x0, h0, alpha, activation, time_axis, plan):
+        leaky = x0 is not None
+        T = d.shape[time_axis]
+        shape = list(d.shape)
+        shape[time_axis] = T + 1
+        Hbuf = d.new_empty(shape)
+        Hbuf.select(time_axis, 0).copy_(h0)
+        Xs = torch.empty_like(d) if leaky else None
+        hs = Hbuf.unbind(time_axis)
+        ds = d.unbind(time_axis)
+        blocks_T = plan.blocks_T(W)
+        if leaky:
+            # x_t = (1 - a) x_{t-1} + a (W h_{t-1} + d_t), with a * d_t formed once.
+            ad = (d * alpha).unbind(time_axis)
+            xs = Xs.unbind(time_axis)
+            x = x0
+            for t in range(T):
+                _recurrent_matmul(plan, blocks_T, hs[t], ad[t], xs[t], alpha)
+                xs[t].add_(x, alpha=1 - alpha)
+                x = xs[t]
+                _activate(activation, x, hs[t + 1])
+        else:
+            z = d.new_empty(h0.shape)
+            for t in range(T):
+                _recurrent_matmul(plan, blocks_T, hs[t], ds[t], z, 1.0)
+                _activate(activation, z, hs[t + 1])
+        ctx.save_for_backward(W, Hbuf)
+        ctx.meta = (leaky, alpha, activation, time_axis, plan)
+        ctx.set_materialize_grads(False)
+        out_h = Hbuf.narrow(time_axis, 1, T)
+        return Xs, out_h
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gX, gH):
+        W, Hbuf = ctx.saved_tensors
+        leaky, a, activation, time_axis, plan = ctx.meta
+        T = Hbuf.shape[time_axis] - 1
+        G = torch.zeros_like(Hbuf)  # slot T stays zero: see the module docstring
+        Hs = Hbuf.narrow(time_axis, 1, T)
+        fp = _derivative(activation, Hs)
+        fps = None if fp is None else fp.unbind(time_axis)
+        gs = G.unbind(time_axis)
+        gXs = None if gX is None else gX.unbind(time_axis)
+        gHs = None if gH is None else gH.unbind(time_axis)
+        blocks = plan.blocks(W)
+        zero = Hbuf.new_zeros(())
+        gh = Hbuf.new_empty(Hbuf.select(time_axis, 0).shape)
+        carry = 1 - a if leaky else 0.0
+        for t in range(T - 1, -1, -1):
+            # gh = dL/dh_t from the output + a g_{t+1} W  (g_{T+1} = 0)
+            base = gHs[t] if gHs is not None else zero.expand_as(gh)
+            if t == T - 1:
+                gh.copy_(base)
+            else:
+                _adjoint_matmul(plan, blocks, gs[t + 1], base, gh, a)
+            g = gs[t]
+            if fps is None:
+                g.copy_(gh)
+            else:
+                torch.mul(gh, fps[t], out=g)
+            if gXs is not None:
+                g.add_(gXs[t])
+            if carry and t < T - 1:
+                g.add_(gs[t + 1], alpha=carry)
+        Hdim = Hbuf.shape[-1]
+        dW = None
+        if ctx.needs_input_grad[0]:
+            dW = _weight_gradient(plan, W, G.view(-1, Hdim), Hbuf.view(-1, Hdim), a)
+        Gs = G.narrow(time_axis, 0, T)
+        dd = (Gs * a if leaky else Gs) if ctx.needs_input_grad[1] else None
+        dx0 = gs[0] * (1 - a) if leaky and ctx.needs_input_grad[2] else None
+        dh0 = None
+        if ctx.needs_input_grad[3]:
+            dh0 = torch.empty_like(gh)
+            _adjoint_matmul(plan, blocks, gs[0], zero.expand_as(gh), dh0, a)
+        return dW, dd, dx0, dh0, None, None, None, None
