@@ -1,6 +1,6 @@
 """Train an ensemble of mRNNs at once on the 3-bit flip-flop task: one jitted, vmapped optax step.
 
-    python examples/jax_ensemble.py                     # 8 networks, 1500 steps
+    python examples/jax_ensemble.py                     # 8 networks, 2000 steps: about a minute on 2 CPU cores
     python examples/jax_ensemble.py --members 4 --steps 200
 
 Every member is the network of ``examples/jax_flipflop.py`` (a Dale's-law
@@ -55,7 +55,7 @@ def main(argv=None) -> np.ndarray:
     """Train; return the losses ``[steps, N]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=8, help="networks trained together")
-    parser.add_argument("--steps", type=int, default=1500, help="optimiser steps")
+    parser.add_argument("--steps", type=int, default=2000, help="optimiser steps")
     parser.add_argument("--batch", type=int, default=32, help="trials per step")
     parser.add_argument("--trial-length", type=int, default=100, help="time steps per trial")
     parser.add_argument("--lr", type=float, default=5e-3)
