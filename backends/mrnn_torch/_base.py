@@ -109,9 +109,14 @@ class mRNNBase(RegionHelpers, nn.Module):
 
     Every matrix is ``[destination, source]``; ``H`` / ``I`` are the total
     recurrent units / input channels, regions in insertion order.
+
+    **Speed:** ``model.recurrence`` (default ``"auto"``) is passed to
+    :func:`mrnn_torch.simulate`: ``"dense"``, ``"blocks"`` (only the mask's
+    nonzero blocks) or ``"autograd"`` (plain loop, for double backward).
     """
 
     _kind = "leaky"
+    recurrence = "auto"
 
     rec_constrained = _DynamicsField("rec_constrained")
     inp_constrained = _DynamicsField("inp_constrained")
@@ -487,7 +492,7 @@ class mRNNBase(RegionHelpers, nn.Module):
             eps_u = drawn_u if eps_u is None else eps_u
         x0, h0 = (state, h0) if self.dynamics.kind == "leaky" else (None, state)
         return simulate(self._params(), self.dynamics, inp, x0, h0, stim_input=stim_input,
-                        W_rec=W_rec, eps_x=eps_x, eps_u=eps_u)
+                        W_rec=W_rec, eps_x=eps_x, eps_u=eps_u, recurrence=self.recurrence)
 
     # regions by name ---------------------------------------------------------
 

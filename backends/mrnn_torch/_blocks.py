@@ -119,11 +119,11 @@ def _cached_plan(mask) -> BlockPlan:
     """``plan_from_mask`` remembered per mask tensor while it is alive and unmodified."""
     key = id(mask)
     hit = _CACHE.get(key)
-    if hit is not None and hit[0]() is mask and hit[1] == mask._version:
+    if hit is not None and hit[0]() is mask and hit[1] == (mask._version, TILE):
         return hit[2]
     plan = plan_from_mask(mask)
     _CACHE[key] = (weakref.ref(mask, lambda _ref, key=key: _CACHE.pop(key, None)),
-                   mask._version, plan)
+                   (mask._version, TILE), plan)
     return plan
 
 

@@ -228,7 +228,7 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
     else:
         W_inp_eff = effective_weight(params["W_inp"], params["W_inp_mask"],
                                      params["W_inp_sign_matrix"], dynamics.inp_constrained)
-    if recurrence != "autograd" and not _under_transform(W_rec, W_inp_eff, state, h0, inp,
+    if recurrence != "autograd" and call.steps > 0 and not _under_transform(W_rec, W_inp_eff, state, h0, inp,
                                                          stim_input, eps_x, eps_u):
         plan = choose_plan(recurrence, params["W_rec_mask"], H, override)
         return _simulate_fused(params, dynamics, W_rec, W_inp_eff, call, plan, f, inp, state,

@@ -19,10 +19,8 @@ Per step: one matmul and a few elementwise ops each way. ``f'`` comes from
 the stored rates ``h`` for every activation (relu ``h > 0``, tanh
 ``1 - h^2``, sigmoid ``h (1 - h)``, softplus ``1 - exp(-h)``, linear 1).
 
-Buffers keep the caller's layout (time axis 0 or 1) so outputs need no
-copy: the ``T + 1`` states ``h_0..h_T`` share one buffer, and the adjoint
-buffer gets one zero slot at the end so that, flattened, row ``(t, b)`` of
-the adjoints pairs with row ``(t, b)`` of the states for the ``dW`` matmul.
+Buffers keep the caller's layout (time axis 0 or 1), so outputs are
+contiguous and never copied or transposed.
 
 The matmuls follow a :class:`~._blocks.BlockPlan`: the dense plan is one
 block; a block-sparse plan multiplies only the blocks the mask keeps.
@@ -102,15 +100,30 @@ def _adjoint_matmul(plan: BlockPlan, blocks, g, base, out, alpha: float):
             k += 1
 
 
-def _weight_gradient(plan: BlockPlan, W, G, Hs, alpha: float):
-    """``alpha * G^T Hs`` for flattened ``[N, H]`` adjoints and states, only on present blocks."""
-    if plan.dense:
-        return torch.mm(G.T, Hs).mul_(alpha)
-    dW = torch.zeros_like(W)
+def _weight_gradient(plan: BlockPlan, W, G, h0, Hs, time_axis: int, alpha: float):
+    """``alpha * sum_t g_t^T h_{t-1}`` with ``G``, ``Hs`` ``[T, B, H]`` or ``[B, T, H]``.
+
+    Flattened to rows, the state before row ``k`` of ``G`` is row ``k - s``
+    of ``Hs`` (``s = B`` time-major, ``s = 1`` batch-major), so one matmul
+    of shifted views does every step; the rows whose partner is ``h_0``
+    (the first ``B`` time-major; each trial's first step batch-major, which
+    the shift pairs with the previous trial's last state) are fixed with
+    ``[H, B] x [B, H]`` products.
+    """
+    H = Hs.shape[-1]
+    Gf, Hf = G.reshape(-1, H), Hs.reshape(-1, H)
+    s = G.shape[1] if time_axis == 0 else 1
+    G1 = G.select(time_axis, 0)
+    dW = W.new_zeros(W.shape) if not plan.dense else None
     for rows, cols in plan.groups:
-        Gr = G[:, rows].T
         for c in cols:
-            dW[rows, c] = Gr @ Hs[:, c]
+            block = torch.mm(Gf[s:, rows].T, Hf[:-s, c])
+            block.addmm_(G1[:, rows].T, h0[:, c])
+            if time_axis == 1:
+                block.addmm_(G1[1:, rows].T, Hs[:-1, -1, c], alpha=-1)
+            if plan.dense:
+                return block.mul_(alpha)
+            dW[rows, c] = block
     return dW.mul_(alpha)
 
 
@@ -127,12 +140,9 @@ class Recurrence(torch.autograd.Function):
     def forward(ctx, W, d, x0, h0, alpha, activation, time_axis, plan):
         leaky = x0 is not None
         T = d.shape[time_axis]
-        shape = list(d.shape)
-        shape[time_axis] = T + 1
-        Hbuf = d.new_empty(shape)
-        Hbuf.select(time_axis, 0).copy_(h0)
+        Hs = torch.empty_like(d)
         Xs = torch.empty_like(d) if leaky else None
-        hs = Hbuf.unbind(time_axis)
+        hs = (h0, *Hs.unbind(time_axis))  # hs[t] = h_t
         ds = d.unbind(time_axis)
         blocks_T = plan.blocks_T(W)
         if leaky:
@@ -150,28 +160,26 @@ class Recurrence(torch.autograd.Function):
             for t in range(T):
                 _recurrent_matmul(plan, blocks_T, hs[t], ds[t], z, 1.0)
                 _activate(activation, z, hs[t + 1])
-        ctx.save_for_backward(W, Hbuf)
+        ctx.save_for_backward(W, h0, Hs)
         ctx.meta = (leaky, alpha, activation, time_axis, plan)
         ctx.set_materialize_grads(False)
-        out_h = Hbuf.narrow(time_axis, 1, T)
-        return Xs, out_h
+        return Xs, Hs
 
     @staticmethod
     @once_differentiable
     def backward(ctx, gX, gH):
-        W, Hbuf = ctx.saved_tensors
+        W, h0, Hs = ctx.saved_tensors
         leaky, a, activation, time_axis, plan = ctx.meta
-        T = Hbuf.shape[time_axis] - 1
-        G = torch.zeros_like(Hbuf)  # slot T stays zero: see the module docstring
-        Hs = Hbuf.narrow(time_axis, 1, T)
+        T = Hs.shape[time_axis]
+        G = torch.empty_like(Hs)  # G[t] = g_{t+1} = dL/dx_{t+1}
         fp = _derivative(activation, Hs)
         fps = None if fp is None else fp.unbind(time_axis)
         gs = G.unbind(time_axis)
         gXs = None if gX is None else gX.unbind(time_axis)
         gHs = None if gH is None else gH.unbind(time_axis)
         blocks = plan.blocks(W)
-        zero = Hbuf.new_zeros(())
-        gh = Hbuf.new_empty(Hbuf.select(time_axis, 0).shape)
+        zero = Hs.new_zeros(())
+        gh = torch.empty_like(h0)
         carry = 1 - a if leaky else 0.0
         for t in range(T - 1, -1, -1):
             # gh = dL/dh_t from the output + a g_{t+1} W  (g_{T+1} = 0)
@@ -189,12 +197,10 @@ class Recurrence(torch.autograd.Function):
                 g.add_(gXs[t])
             if carry and t < T - 1:
                 g.add_(gs[t + 1], alpha=carry)
-        Hdim = Hbuf.shape[-1]
         dW = None
         if ctx.needs_input_grad[0]:
-            dW = _weight_gradient(plan, W, G.view(-1, Hdim), Hbuf.view(-1, Hdim), a)
-        Gs = G.narrow(time_axis, 0, T)
-        dd = (Gs * a if leaky else Gs) if ctx.needs_input_grad[1] else None
+            dW = _weight_gradient(plan, W, G, h0, Hs, time_axis, a)
+        dd = (G * a if leaky else G) if ctx.needs_input_grad[1] else None
         dx0 = gs[0] * (1 - a) if leaky and ctx.needs_input_grad[2] else None
         dh0 = None
         if ctx.needs_input_grad[3]:
