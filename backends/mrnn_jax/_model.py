@@ -151,6 +151,10 @@ class mRNNBase(eqx.Module):
                          ("W_rec_mask", "W_rec_sign_matrix", "W_inp_mask", "W_inp_sign_matrix")),
             np.asarray(self.base_firing), np.asarray(self.init))
 
+    def _recurrence(self, recurrence):
+        # "auto" hands simulate the spec, so the block structure is known under jit.
+        return self.spec if isinstance(recurrence, str) and recurrence == "auto" else recurrence
+
     @property
     def _structure(self) -> Connectivity:
         return layout(self.spec)
@@ -262,14 +266,15 @@ class mRNN(mRNNBase):
         super().__init__(config, dynamics, key=key, seed=seed)
 
     def __call__(self, inp, x0, h0=None, *, stim_input=None, W_rec=None, key=None,
-                 eps_x=None, eps_u=None):
+                 eps_x=None, eps_u=None, recurrence="auto"):
         """Run ``T`` steps; see :func:`mrnn_jax.simulate` for shapes and the noise arguments.
 
         **Returns:** ``(xs, hs)``, each ``[B, T, H]`` (``[T, B, H]`` if not
         ``batch_first``; ``[T, H]`` for unbatched ``inp`` ``[T, I]`` and ``x0`` ``[H]``).
         """
         return simulate(self.params(), self.dynamics, inp, x0, h0, stim_input=stim_input,
-                        W_rec=W_rec, eps_x=eps_x, eps_u=eps_u, key=key)
+                        W_rec=W_rec, eps_x=eps_x, eps_u=eps_u, key=key,
+                        recurrence=self._recurrence(recurrence))
 
     def batched_initial_condition(self, batch_size: int):
         """``(x0, h0)``: ``init`` repeated to ``[batch_size, H]`` and its rates ``f(x0)``."""
@@ -298,13 +303,14 @@ class ElmanmRNN(mRNNBase):
         super().__init__(config, dynamics, key=key, seed=seed)
 
     def __call__(self, inp, h0, *, stim_input=None, W_rec=None, key=None, eps_x=None,
-                 eps_u=None):
+                 eps_u=None, recurrence="auto"):
         """Run ``T`` steps from rates ``h0``; see :func:`mrnn_jax.simulate`.
 
         **Returns:** ``hs`` ``[B, T, H]`` (``[T, B, H]`` if not ``batch_first``).
         """
         return simulate(self.params(), self.dynamics, inp, h0=h0, stim_input=stim_input,
-                        W_rec=W_rec, eps_x=eps_x, eps_u=eps_u, key=key)
+                        W_rec=W_rec, eps_x=eps_x, eps_u=eps_u, key=key,
+                        recurrence=self._recurrence(recurrence))
 
     def batched_initial_condition(self, batch_size: int):
         """``h0``: ``init`` repeated to ``[batch_size, H]`` (the Elman state is the rate)."""

@@ -17,7 +17,8 @@ import jax.numpy as jnp
 from mrnn_core import PARAM_NAMES, Dynamics, MRNNConfigError, check_call_shapes
 
 from ._activations import get_activation
-from ._functional import drive, effective_weights, step
+from ._blocks import choose_plan, recurrent_input, split_weights
+from ._functional import drive, effective_weights, matmul_t
 
 _USED = tuple(n for n in PARAM_NAMES if n != "init")
 
@@ -99,7 +100,8 @@ def input_drive(params: Mapping, dynamics: Dynamics, inp, *, stim_input=None,
 
 
 def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
-             stim_input=None, W_rec=None, eps_x=None, eps_u=None, key=None):
+             stim_input=None, W_rec=None, eps_x=None, eps_u=None, recurrence="auto",
+             key=None):
     """Run the network over ``T`` steps with ``jax.lax.scan`` (SEMANTICS.md section 4).
 
     leaky: ``x_{t+1} = x_t + alpha (-x_t + W_rec_eff h_t + W_inp_eff (u_t + c_u eps_u)
@@ -124,6 +126,15 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
     - `stim_input`: additive stimulus ``s``, output layout, feature size ``H``.
     - `W_rec`: an ``[H, H]`` matrix used as ``W_rec_eff`` for this call.
     - `eps_x`, `eps_u`: standard-normal noise (output / input layout).
+    - `recurrence`: how ``W_rec_eff h`` is computed each step; every choice
+      gives the same numbers up to summation order. ``"dense"``: one matmul.
+      ``"blocks"``: only the region blocks where ``W_rec_mask`` has nonzeros
+      (needs concrete masks). ``"auto"`` (default): blocks for large,
+      block-sparse networks (``_blocks.choose_plan``), else dense. Traced masks
+      (inside a user's ``jit``/``vmap``) hide the structure: pass it instead, a
+      :class:`mrnn_core.Connectivity` or :class:`mrnn_core.NetworkSpec` whose
+      blocks cover every nonzero of ``W_rec_mask``, chosen as ``"auto"``
+      chooses (the models pass their spec). `W_rec=` calls are dense.
     - `key`: a PRNG key to draw `eps_x` and `eps_u` from instead (not both).
 
     **Returns:** leaky ``(xs, hs)``, Elman ``hs``: the ``T`` states after each
@@ -145,13 +156,14 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
                       inp=_shape(inp), state=_shape(state), state_name=state_name,
                       h0=_shape(h0) if leaky else None, stim_input=_shape(stim_input),
                       W_rec=_shape(W_rec), eps_x=_shape(eps_x), eps_u=_shape(eps_u))
+    plan = choose_plan(recurrence, params["W_rec_mask"], H, W_rec is not None)
     used = {n: params[n] for n in _USED}
     return _scan(used, inp, state, h0 if leaky else None, stim_input, W_rec,
-                 eps_x, eps_u, key, dynamics=dynamics)
+                 eps_x, eps_u, key, dynamics=dynamics, plan=plan)
 
 
-@partial(jax.jit, static_argnames="dynamics")
-def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynamics):
+@partial(jax.jit, static_argnames=("dynamics", "plan"))
+def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynamics, plan):
     """The compiled part of :func:`simulate`: checked arrays in, outputs in the call layout."""
     leaky = dynamics.kind == "leaky"
     batched = (inp if inp is not None else stim_input).ndim == 3
@@ -178,9 +190,18 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
     else:
         h = jnp.reshape(h0, (B, H))
 
+    f = get_activation(dynamics.activation)
+    if plan is None:
+        rec = partial(matmul_t, W=W_rec_eff)
+    else:
+        rec = partial(recurrent_input, plan, split_weights(plan, W_rec_eff))
+    alpha = dynamics.alpha
+
     def body(carry, drive_t):
-        carry = step(dynamics, W_rec_eff, carry, drive_t)
-        return carry, (carry if leaky else carry[1])
+        x, h = carry
+        x = x + alpha * (-x + rec(h) + drive_t) if leaky else rec(h) + drive_t
+        h = f(x)
+        return (x, h), ((x, h) if leaky else h)
 
     _, out = jax.lax.scan(body, (x, h), drives)
     return jax.tree.map(partial(_call_layout, batch_first=dynamics.batch_first,
