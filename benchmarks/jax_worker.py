@@ -1,4 +1,4 @@
-"""JAX worker: ours (jitted ``mrnn_jax.simulate``) against a bare ``lax.scan`` floor.
+"""JAX worker: ours (the jitted model call) against a bare ``lax.scan`` floor.
 
 Run by ``run.py``; by hand: ``python benchmarks/jax_worker.py --case W3:leaky:1000
 --impls ours,floor --out /tmp/w3.json``. float32 (x64 stays off). Every
@@ -6,11 +6,13 @@ function is compiled ahead of time (``jit(...).lower(...).compile()``), so
 compile time is reported on its own and never counted in a timed call.
 Forward + backward is ``jax.grad`` of ``mean(hs)`` with respect to the
 trainable parameters (``W_rec``, ``W_inp``, and ``base_firing`` where a
-region's bias learns).
+region's bias learns). ``ours_dense`` is the same call forced onto the dense
+path (``recurrence="dense"``), to show what skipping absent blocks gains.
 """
 
 from __future__ import annotations
 
+import inspect
 import time
 
 import jax
@@ -18,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import mrnn_core
-from worker import Impl, run_worker
+from worker import Impl, Skip, build_each, run_worker
 from workloads import Case
 
 ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu}
@@ -60,30 +62,48 @@ def _floor(label, layout, act, W_eff, state, steps) -> Impl:
     return _impl(label, run, lambda M, h0: jnp.mean(run(M, h0)), (M, h0), (M, h0))
 
 
-def _ours(case: Case, ckpt, inp, state) -> Impl:
+def _ours(ckpt, inp, state, recurrence=None) -> Impl:
+    """The model call, as a user trains it: arrays traced, structure static.
+
+    Forward + backward differentiates with respect to the trainable arrays
+    only (``eqx.partition``), the usual equinox training set-up.
+    ``recurrence`` forces one path of the model (``"dense"``) where it has
+    that override.
+    """
+    import equinox as eqx
+
     import mrnn_jax
 
-    dynamics = ckpt.dynamics
-    leaky = dynamics.kind == "leaky"
-    params = {k: jnp.asarray(np.asarray(v, dtype=np.float32)) for k, v in ckpt.params.items()}
+    leaky = ckpt.dynamics.kind == "leaky"
+    cls = mrnn_jax.mRNN if leaky else mrnn_jax.ElmanmRNN
+    model = cls.from_checkpoint(ckpt)
+    model = jax.tree_util.tree_map(
+        lambda a: a.astype(jnp.float32) if eqx.is_inexact_array(a) else a, model)
+    kwargs = {}
+    if recurrence is not None:
+        if "recurrence" not in inspect.signature(type(model).__call__).parameters:
+            raise Skip(f"{cls.__name__} has no recurrence= override")
+        kwargs = {"recurrence": recurrence}
     learnable = ckpt.connectivity.bias_trainable.any()
-    trainable_keys = ("W_rec", "W_inp") + (("base_firing",) if learnable else ())
-    trainable = {k: params[k] for k in trainable_keys}
-    fixed = {k: v for k, v in params.items() if k not in trainable_keys}
-
-    def forward(params, inp, state):
-        if leaky:
-            return mrnn_jax.simulate(params, dynamics, inp, state)
-        return mrnn_jax.simulate(params, dynamics, inp, h0=state)
+    names = ("W_rec", "W_inp") + (("base_firing",) if learnable else ())
+    spec = jax.tree_util.tree_map(lambda _: False, model)
+    spec = eqx.tree_at(lambda m: tuple(getattr(m, n) for n in names), spec,
+                       replace=(True,) * len(names))
+    trainable, rest = eqx.partition(model, spec)
+    arrays, static = eqx.partition(rest, eqx.is_array)
 
     def rates(out):
         return out[1] if leaky else out
 
-    def loss(trainable, fixed, inp, state):
-        return jnp.mean(rates(forward({**fixed, **trainable}, inp, state)))
+    def forward(trainable, arrays, inp, state):
+        return eqx.combine(trainable, arrays, static)(inp, state, **kwargs)
 
-    return _impl("ours (jit simulate)", forward, loss, (params, inp, state),
-                 (trainable, fixed, inp, state), rates)
+    def loss(trainable, arrays, inp, state):
+        return jnp.mean(rates(forward(trainable, arrays, inp, state)))
+
+    label = f"ours ({cls.__name__}, jit)" + (f" {recurrence} path" if recurrence else "")
+    args = (trainable, arrays, inp, state)
+    return _impl(label, forward, loss, args, args, rates)
 
 
 def build(case: Case, names: list[str], device: str):
@@ -95,22 +115,22 @@ def build(case: Case, names: list[str], device: str):
     W_eff = jnp.asarray(mrnn_core.effective_weight(
         ckpt.params["W_rec"], ckpt.params["W_rec_mask"], ckpt.params["W_rec_sign_matrix"],
         d.rec_constrained).astype(np.float32))
-    impls, errors = {}, {}
-    for name in names:
-        try:
-            if name == "ours":
-                impls[name] = _ours(case, ckpt, inp, state)
-            elif name == "floor":
-                impls[name] = _floor("floor (lax.scan)", "bh", d.activation, W_eff, state, case.steps)
-            elif name == "floor_hb":
-                impls[name] = _floor("floor [H,B] (info)", "hb", d.activation, W_eff, state, case.steps)
-            else:
-                raise ValueError(f"no JAX implementation {name!r}")
-        except Exception as err:  # noqa: BLE001 - shown in the table
-            errors[name] = f"{type(err).__name__}: {err}"
+
+    def make(name: str) -> Impl:
+        if name == "ours":
+            return _ours(ckpt, inp, state)
+        if name == "ours_dense":
+            return _ours(ckpt, inp, state, recurrence="dense")
+        if name in ("floor", "floor_hb"):
+            layout = "bh" if name == "floor" else "hb"
+            label = "floor (lax.scan)" if layout == "bh" else "floor [H,B] (info)"
+            return _floor(label, layout, d.activation, W_eff, state, case.steps)
+        raise ValueError(f"no JAX implementation {name!r}")
+
+    impls, errors, skipped = build_each(names, make)
     info = {"jax": jax.__version__, "jax_backend": jax.default_backend(),
             "jax_devices": [str(x) for x in jax.devices()]}
-    return impls, errors, info
+    return impls, errors, skipped, info
 
 
 if __name__ == "__main__":

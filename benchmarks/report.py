@@ -53,10 +53,12 @@ def timing_table(results) -> str:
     for r in results:
         case, backend = r["case"], r["backend"]
         for name, entry in r.get("impls", {}).items():
+            if entry.get("skipped"):
+                continue
             m = {mode: (entry.get(mode) or {}).get("median") for mode in MODES}
             floor = {mode: median(results, case, backend, "floor", mode) for mode in MODES}
             ours = {mode: median(results, case, backend, "ours", mode) for mode in MODES}
-            versus = name not in ("ours", "floor", "floor_hb")
+            versus = name not in ("ours", "floor", "floor_hb")  # ours_dense: ours / dense path
             compile_s = entry.get("compile_s")
             rows.append([
                 r["label"], backend, entry["label"], _ms(m["fwd"]), _ms(m["fwdbwd"]),

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import torch
 
-from worker import Impl, run_worker
+from worker import Impl, Skip, build_each, run_worker
 from workloads import Case
 
 DTYPE = torch.float32
@@ -187,6 +187,21 @@ class _ElmanAsNNRNN(torch.nn.Module):
         return self.rnn(inp, h0.unsqueeze(0))[0]
 
 
+def _ours(ckpt, inp, state, leaky, finish, device, recurrence=None) -> Impl:
+    """The model as a user calls it; ``recurrence`` forces one of its paths (``"dense"``)."""
+    import mrnn_torch
+
+    cls = mrnn_torch.mRNN if leaky else mrnn_torch.ElmanmRNN
+    model = cls.from_checkpoint(ckpt, device=device, dtype=DTYPE)
+    label = f"ours ({cls.__name__})"
+    if recurrence is not None:
+        if not hasattr(model, "recurrence"):
+            raise Skip(f"{cls.__name__} has no recurrence override")
+        model.recurrence = recurrence
+        label += f" {recurrence} path"
+    return _module_impl(label, model, inp, state, leaky, finish)
+
+
 def build(case: Case, names: list[str], device: str):
     """The torch contenders for one case (see :func:`worker.run_worker`)."""
     torch.manual_seed(0)
@@ -197,37 +212,33 @@ def build(case: Case, names: list[str], device: str):
     state = torch.as_tensor(state_np, device=device)
     finish = _sync(device)
     act = case.workload.activation
-    impls, errors = {}, {}
-    for name in names:
-        try:
-            if name == "ours":
-                import mrnn_torch
 
-                cls = mrnn_torch.mRNN if leaky else mrnn_torch.ElmanmRNN
-                model = cls.from_checkpoint(ckpt, device=device, dtype=DTYPE)
-                impls[name] = _module_impl(f"ours ({cls.__name__})", model, inp, state, leaky, finish)
-            elif name in ("floor", "floor_hb"):
-                baseline = MRNNTorchStyle(ckpt, device)
-                with torch.no_grad():
-                    W_eff = effective(baseline.W_rec, baseline.W_rec_mask,
-                                      baseline.W_rec_sign_matrix, ckpt.dynamics.rec_constrained)
-                layout = "bh" if name == "floor" else "hb"
-                label = "floor (TorchScript)" if layout == "bh" else "floor [H,B] (info)"
-                impls[name] = _floor_impl(label, layout, act, W_eff, state, case.steps, finish)
-            elif name == "mrnntorch":
-                impls[name] = _module_impl("mRNNTorch-style loop", MRNNTorchStyle(ckpt, device),
-                                           inp, state, leaky, finish)
-            elif name == "nn_rnn":
-                if leaky or act != "tanh":
-                    raise ValueError("torch.nn.RNN baseline: only for Elman tanh workloads")
-                impls[name] = _module_impl("torch.nn.RNN (tanh)", _ElmanAsNNRNN(ckpt, device),
-                                           inp, state, False, finish)
-            else:
-                raise ValueError(f"unknown torch implementation {name!r}")
-        except Exception as err:  # noqa: BLE001 - shown in the table
-            errors[name] = f"{type(err).__name__}: {err}"
+    def make(name: str) -> Impl:
+        if name == "ours":
+            return _ours(ckpt, inp, state, leaky, finish, device)
+        if name == "ours_dense":
+            return _ours(ckpt, inp, state, leaky, finish, device, recurrence="dense")
+        if name in ("floor", "floor_hb"):
+            baseline = MRNNTorchStyle(ckpt, device)
+            with torch.no_grad():
+                W_eff = effective(baseline.W_rec, baseline.W_rec_mask,
+                                  baseline.W_rec_sign_matrix, ckpt.dynamics.rec_constrained)
+            layout = "bh" if name == "floor" else "hb"
+            label = "floor (TorchScript)" if layout == "bh" else "floor [H,B] (info)"
+            return _floor_impl(label, layout, act, W_eff, state, case.steps, finish)
+        if name == "mrnntorch":
+            return _module_impl("mRNNTorch-style loop", MRNNTorchStyle(ckpt, device),
+                                inp, state, leaky, finish)
+        if name == "nn_rnn":
+            if leaky or act != "tanh":
+                raise ValueError("torch.nn.RNN baseline: only for Elman tanh workloads")
+            return _module_impl("torch.nn.RNN (tanh)", _ElmanAsNNRNN(ckpt, device),
+                                inp, state, False, finish)
+        raise ValueError(f"unknown torch implementation {name!r}")
+
+    impls, errors, skipped = build_each(names, make)
     info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": device}
-    return impls, errors, info
+    return impls, errors, skipped, info
 
 
 if __name__ == "__main__":

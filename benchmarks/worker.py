@@ -40,6 +40,23 @@ class Impl:
     compile_s: dict[str, float] | None = None
 
 
+class Skip(Exception):
+    """A contender this backend does not offer (yet): reported, never a failure."""
+
+
+def build_each(names: list[str], make: Callable[[str], Impl]):
+    """``make(name)`` for every name: ``(impls, errors, skipped)``, never raising."""
+    impls, errors, skipped = {}, {}, {}
+    for name in names:
+        try:
+            impls[name] = make(name)
+        except Skip as why:
+            skipped[name] = str(why)
+        except Exception as err:  # noqa: BLE001 - shown in the table
+            errors[name] = f"{type(err).__name__}: {err}"
+    return impls, errors, skipped
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="one benchmark worker (started by run.py)")
     p.add_argument("--case", required=True, help="W2:leaky:500")
@@ -54,13 +71,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def run_worker(backend: str, build: Callable[[Case, list[str], str], tuple[dict, dict, dict]],
+def run_worker(backend: str, build: Callable[[Case, list[str], str], tuple],
                argv=None) -> None:
     """Build the contenders with ``build(case, names, device)``, time them, write the result.
 
-    ``build`` returns ``(impls, setup_errors, info)``: name -> :class:`Impl`,
-    name -> message for contenders that could not be built, and facts about
-    the framework (versions, threads, device).
+    ``build`` returns ``(impls, setup_errors, skipped, info)``: name ->
+    :class:`Impl`, name -> message for contenders that failed to build, name
+    -> reason for contenders the backend does not offer, and facts about the
+    framework (versions, threads, device).
     """
     args = parse_args(argv)
     started, load_before = time.perf_counter(), load_average()
@@ -69,9 +87,10 @@ def run_worker(backend: str, build: Callable[[Case, list[str], str], tuple[dict,
     result = {"backend": backend, "case": args.case, "label": case.label,
               "dense_flops": case.dense_flops, "impls": {}, "agreement": {}}
     try:
-        impls, setup_errors, info = build(case, names, args.device)
+        impls, setup_errors, skipped, info = build(case, names, args.device)
     except Exception:  # noqa: BLE001 - the parent prints it
-        impls, setup_errors, info = {}, {n: traceback.format_exc(limit=3) for n in names}, {}
+        impls, skipped, info = {}, {}, {}
+        setup_errors = {n: traceback.format_exc(limit=3) for n in names}
     result["info"] = {**info, "python": platform.python_version()}
     timings: dict[str, dict[str, Timing]] = {n: {} for n in impls}
     for mode in args.modes.split(","):
@@ -80,7 +99,8 @@ def run_worker(backend: str, build: Callable[[Case, list[str], str], tuple[dict,
                             budget_s=args.budget).items():
             timings[n][mode] = t
     for n in names:
-        entry = {"label": impls[n].label if n in impls else n, "setup_error": setup_errors.get(n)}
+        entry = {"label": impls[n].label if n in impls else n,
+                 "setup_error": setup_errors.get(n), "skipped": skipped.get(n)}
         if n in impls:
             entry.update({m: t.to_dict() for m, t in timings[n].items()})
             entry["compile_s"] = impls[n].compile_s

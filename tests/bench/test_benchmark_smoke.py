@@ -16,12 +16,12 @@ REPO = Path(__file__).resolve().parents[2]
 RUN = REPO / "benchmarks" / "run.py"
 
 TORCH = ["ours (mRNN)", "floor (TorchScript)", "floor [H,B] (info)", "mRNNTorch-style loop"]
-JAX = ["ours (jit simulate)", "floor (lax.scan)", "floor [H,B] (info)"]
+JAX = ["ours (mRNN, jit)", "floor (lax.scan)", "floor [H,B] (info)"]
 EXPECTED = {
     ("W3 leaky", "torch"): TORCH,
     ("W3 leaky", "jax"): JAX,
     ("W3 elman", "torch"): ["ours (ElmanmRNN)"] + TORCH[1:] + ["torch.nn.RNN (tanh)"],
-    ("W3 elman", "jax"): JAX,
+    ("W3 elman", "jax"): ["ours (ElmanmRNN, jit)"] + JAX[1:],
 }
 
 
@@ -61,7 +61,7 @@ def test_quick_run_prints_every_contender_with_medians_and_ratios(tmp_path):
                     "### Agreement (float32)", "### Processes"):
         assert section in proc.stdout
     appended = notes.read_text()
-    assert "## Benchmark run" in appended and "ours (jit simulate)" in appended
+    assert "## Benchmark run" in appended and "ours (mRNN, jit)" in appended
 
 
 def test_unknown_workload_is_rejected_by_name():
