@@ -150,9 +150,10 @@ class Recurrence(torch.autograd.Function):
             ad = (d * alpha).unbind(time_axis)
             xs = Xs.unbind(time_axis)
             x = x0
+            z = d.new_empty(h0.shape)  # contiguous: addmm into a strided out= is slower
             for t in range(T):
-                _recurrent_matmul(plan, blocks_T, hs[t], ad[t], xs[t], alpha)
-                xs[t].add_(x, alpha=1 - alpha)
+                _recurrent_matmul(plan, blocks_T, hs[t], ad[t], z, alpha)
+                torch.add(z, x, alpha=1 - alpha, out=xs[t])
                 x = xs[t]
                 _activate(activation, x, hs[t + 1])
         else:
