@@ -18,7 +18,7 @@ from mrnn_core import PARAM_NAMES, Dynamics, MRNNConfigError, check_call_shapes
 
 from ._activations import get_activation
 from ._blocks import choose_plan, recurrent_input, split_weights
-from ._functional import drive, effective_weights, matmul_t
+from ._functional import _PRECISION, drive, effective_weights
 
 _USED = tuple(n for n in PARAM_NAMES if n != "init")
 
@@ -190,16 +190,25 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
     else:
         h = jnp.reshape(h0, (B, H))
 
+    # The leak is folded into the weights and the drive once, outside the loop:
+    # x' = (1 - alpha) x + (alpha W_rec_eff) h + alpha drive_t is the update of
+    # SEMANTICS.md regrouped, and leaves one matmul and one fused multiply-add per step.
     f = get_activation(dynamics.activation)
+    alpha = dynamics.alpha if leaky else 1.0
+    W_scaled = alpha * W_rec_eff if leaky else W_rec_eff
+    drives = alpha * drives if leaky else drives
     if plan is None:
-        rec = partial(matmul_t, W=W_rec_eff)
+        # Transposed once here, so each step is a plain [B, H] x [H, H] matmul.
+        W_t = W_scaled.T
+
+        def rec(h):
+            return jnp.matmul(h, W_t, precision=_PRECISION)
     else:
-        rec = partial(recurrent_input, plan, split_weights(plan, W_rec_eff))
-    alpha = dynamics.alpha
+        rec = partial(recurrent_input, plan, split_weights(plan, W_scaled))
 
     def body(carry, drive_t):
         x, h = carry
-        x = x + alpha * (-x + rec(h) + drive_t) if leaky else rec(h) + drive_t
+        x = (1.0 - alpha) * x + (rec(h) + drive_t) if leaky else rec(h) + drive_t
         h = f(x)
         return (x, h), ((x, h) if leaky else h)
 
