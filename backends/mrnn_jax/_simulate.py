@@ -22,6 +22,13 @@ from ._functional import _PRECISION, drive, effective_weights
 
 _USED = tuple(n for n in PARAM_NAMES if n != "init")
 
+# Batch x hidden size from which the input term is computed inside each step
+# rather than as one [T, B, H] drive array before the loop. Measured on this
+# 2-core machine (float32, one CPU, 2026-11-25): inside, W2 (B H = 25600)
+# leaky forward went from 1.8x to 1.4x the floor; W3 (B H = 512) from 1.5x to
+# 2.1x (an extra tiny matmul per step costs more than a 2 MB array).
+_INPUT_IN_STEP_MIN = 4096
+
 
 def _shape(a):
     return None if a is None else tuple(jnp.shape(a))
@@ -158,12 +165,15 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
                       W_rec=_shape(W_rec), eps_x=_shape(eps_x), eps_u=_shape(eps_u))
     plan = choose_plan(recurrence, params["W_rec_mask"], H, W_rec is not None)
     used = {n: params[n] for n in _USED}
+    batch = int(jnp.shape(state)[0]) if len(jnp.shape(state)) == 2 else 1
     return _scan(used, inp, state, h0 if leaky else None, stim_input, W_rec,
-                 eps_x, eps_u, key, dynamics=dynamics, plan=plan)
+                 eps_x, eps_u, key, dynamics=dynamics, plan=plan,
+                 input_in_step=batch * H >= _INPUT_IN_STEP_MIN)
 
 
-@partial(jax.jit, static_argnames=("dynamics", "plan"))
-def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynamics, plan):
+@partial(jax.jit, static_argnames=("dynamics", "plan", "input_in_step"))
+def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynamics, plan,
+          input_in_step):
     """The compiled part of :func:`simulate`: checked arrays in, outputs in the call layout."""
     leaky = dynamics.kind == "leaky"
     batched = (inp if inp is not None else stim_input).ndim == 3
@@ -174,13 +184,28 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
     H, I = W_inp_eff.shape
     T, B = tm(inp if inp is not None else stim_input).shape[:2]
     dtype = jnp.result_type(W_inp_eff, params["base_firing"])
-    u = tm(inp) if inp is not None else jnp.zeros((T, B, I), dtype)
+    u = tm(inp) if inp is not None else None
     eps_x, eps_u = tm(eps_x), tm(eps_u)
     if key is not None:
         key_x, key_u = jax.random.split(key)
         eps_x = jax.random.normal(key_x, (T, B, H), dtype)
         eps_u = jax.random.normal(key_u, (T, B, I), dtype)
-    drives = drive(dynamics, W_inp_eff, params["base_firing"], u, tm(stim_input), eps_x, eps_u)
+    bias = params["base_firing"]
+    if not input_in_step:
+        # Small state: one [T, B, H] drive array is cheap, another matmul per step is not.
+        if u is None:
+            u = jnp.zeros((T, B, I), dtype)
+        extra = drive(dynamics, W_inp_eff, bias, u, tm(stim_input), eps_x, eps_u)
+        u, bias = None, None
+    else:
+        if eps_u is not None:
+            u = (u if u is not None else 0.0) + dynamics.inp_noise_const * eps_u
+        if I == 0:
+            u = None
+        # The drive's terms other than W_inp_eff u_t + b, summed once (or None).
+        extra = None if eps_x is None else dynamics.hid_noise_const * eps_x
+        if stim_input is not None:
+            extra = tm(stim_input) if extra is None else extra + tm(stim_input)
 
     x = jnp.reshape(state, (B, H))
     if not leaky:
@@ -192,11 +217,17 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
 
     # The leak is folded into the weights and the drive once, outside the loop:
     # x' = (1 - alpha) x + (alpha W_rec_eff) h + alpha drive_t is the update of
-    # SEMANTICS.md regrouped, and leaves one matmul and one fused multiply-add per step.
+    # SEMANTICS.md regrouped. For a large state the input term W_inp_eff u_t + b is
+    # computed inside the step (I << H), so no [T, B, H] drive array is written
+    # and read back: the forward pass is bound by memory traffic there.
     f = get_activation(dynamics.activation)
     alpha = dynamics.alpha if leaky else 1.0
     W_scaled = alpha * W_rec_eff if leaky else W_rec_eff
-    drives = alpha * drives if leaky else drives
+    W_inp_t = (alpha * W_inp_eff).T if leaky else W_inp_eff.T
+    if bias is not None and leaky:
+        bias = alpha * bias
+    if extra is not None and leaky:
+        extra = alpha * extra
     if plan is None:
         # Transposed once here, so each step is a plain [B, H] x [H, H] matmul.
         W_t = W_scaled.T
@@ -206,12 +237,18 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
     else:
         rec = partial(recurrent_input, plan, split_weights(plan, W_scaled))
 
-    def body(carry, drive_t):
+    def body(carry, xs):
         x, h = carry
-        x = (1.0 - alpha) * x + (rec(h) + drive_t) if leaky else rec(h) + drive_t
+        u_t, extra_t = xs
+        pre = rec(h) if bias is None else rec(h) + bias
+        if u_t is not None:
+            pre = pre + jnp.matmul(u_t, W_inp_t, precision=_PRECISION)
+        if extra_t is not None:
+            pre = pre + extra_t
+        x = (1.0 - alpha) * x + pre if leaky else pre
         h = f(x)
         return (x, h), ((x, h) if leaky else h)
 
-    _, out = jax.lax.scan(body, (x, h), drives)
+    _, out = jax.lax.scan(body, (x, h), (u, extra), length=T)
     return jax.tree.map(partial(_call_layout, batch_first=dynamics.batch_first,
                                 batched=batched), out)

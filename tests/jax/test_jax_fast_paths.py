@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 import mrnn_core
 import mrnn_jax
 from jax_cases import assert_close, cases, to_jax
-from mrnn_jax import _blocks
+from mrnn_jax import _blocks, _simulate
 
 TIGHT = 1e-12
 
@@ -189,3 +189,20 @@ def test_bad_recurrence_choices_raise_naming_the_argument():
         mrnn_jax.simulate(params, d, recurrence=ring(3, 5), **call)
     with pytest.raises(mrnn_core.MRNNConfigError, match=r"'blocks' reads the block structure .* traced"):
         jax.jit(lambda p: mrnn_jax.simulate(p, d, recurrence="blocks", **call))(params)
+
+
+@settings(deadline=None)
+@given(cases())
+def test_input_term_inside_the_step_matches_the_reference(case):
+    """Large states compute ``W_inp_eff u_t + b`` inside each step instead of
+    as one drive array first; forced on here for small drawn networks."""
+    from jax_cases import ATOL, RTOL, reference
+
+    ckpt, call = case
+    saved = _simulate._INPUT_IN_STEP_MIN
+    _simulate._INPUT_IN_STEP_MIN = 0
+    try:
+        out = mrnn_jax.simulate(to_jax(ckpt.params), ckpt.dynamics, **to_jax(call))
+    finally:
+        _simulate._INPUT_IN_STEP_MIN = saved
+    assert_close(out, reference(ckpt, call), RTOL, ATOL, "input in step vs reference")
