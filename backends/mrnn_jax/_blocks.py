@@ -24,18 +24,19 @@ import numpy as np
 
 from mrnn_core import Connectivity, MRNNConfigError, NetworkSpec, build_connectivity
 
-from ._functional import matmul_t
+from ._functional import _PRECISION
 
 RECURRENCES = ("auto", "dense", "blocks")
 
 # Crossover, measured on this 2-core machine (float32, one CPU pinned, jit'd, min
-# of interleaved calls, 2026-11-25, load ~5 from other jobs):
-#   W4 (H = 4000, 8 regions, 25 % of W computed): blocks 0.35x the dense floor
-#   forward, 0.32x forward + backward (dense path: 1.5x / 1.03x).
-#   W1 (H = 350, 8 regions, 38 % computed): blocks 0.81x dense forward, 0.90x
-#   forward + backward, but compiling forward + backward took 1.8 s (dense 0.6 s):
-#   eight small matmuls per step cost more compile time than they save below
-#   a few hundred units. Hence blocks need H >= 512 and at most half the entries.
+# of interleaved calls, 2026-11-25, other jobs running):
+#   W4 (H = 4000, 8 regions, 25 % of W computed): blocks 0.39x the dense floor
+#   forward, 0.30x forward + backward (dense path: 1.5x / 1.03x); compile
+#   0.63 s / 0.88 s.
+#   W1 (H = 350, 8 regions, 38 % computed, blocks of many shapes): blocks 1.21x
+#   the floor forward against dense 1.32x, forward + backward 1.07x both, but
+#   compiling forward + backward took 1.5 s (dense 0.45 s), over issue 6's 1 s.
+# Hence blocks need H >= 512 and at most half the entries computed.
 AUTO_MAX_FRACTION = 0.5
 AUTO_MIN_HIDDEN = 512
 
@@ -211,27 +212,42 @@ def structure_size(structure) -> int:
     return structure.hidden_size
 
 
+def _shape_classes(plan: BlockPlan):
+    """Groups with sources, bucketed by ``(n_dst, n_src)``: one batched matmul per bucket."""
+    classes = {}
+    for index, (d0, d1, spans) in enumerate(plan.groups):
+        if spans:
+            n_src = sum(s1 - s0 for s0, s1 in spans)
+            classes.setdefault((d1 - d0, n_src), []).append(index)
+    return list(classes.values())
+
+
+def _sources(spans, a):
+    """The source columns of ``a`` ``[..., H]`` for one group, ``[..., n_src]``."""
+    return jnp.concatenate([jax.lax.slice_in_dim(a, s0, s1, axis=-1) for s0, s1 in spans],
+                           axis=-1)
+
+
 def split_weights(plan: BlockPlan, W):
-    """Per group, ``W[dst rows, source span columns]`` ``[n_dst, n_src]`` (None: no source)."""
-    out = []
-    for d0, d1, spans in plan.groups:
-        if not spans:
-            out.append(None)
-            continue
-        rows = jax.lax.slice_in_dim(W, d0, d1, axis=0)
-        out.append(jnp.concatenate([jax.lax.slice_in_dim(rows, s0, s1, axis=1)
-                                    for s0, s1 in spans], axis=1))
-    return out
+    """Per shape class, the stacked ``W[dst rows, source columns]`` ``[k, n_dst, n_src]``.
+
+    Groups of equal shape (W4: all eight regions) then cost one batched matmul
+    per step, which compiles faster than eight separate ones and runs no slower.
+    """
+    return [jnp.stack([_sources(plan.groups[i][2], jax.lax.slice_in_dim(
+        W, plan.groups[i][0], plan.groups[i][1], axis=0)) for i in members])
+        for members in _shape_classes(plan)]
 
 
 def recurrent_input(plan: BlockPlan, blocks, h):
     """``h @ W.T`` for ``h`` ``[B, H]``, computing only the planned blocks."""
-    parts = []
-    for (d0, d1, spans), W_g in zip(plan.groups, blocks):
-        if W_g is None:
-            parts.append(jnp.zeros(h.shape[:-1] + (d1 - d0,), h.dtype))
-            continue
-        src = jnp.concatenate([jax.lax.slice_in_dim(h, s0, s1, axis=-1) for s0, s1 in spans],
-                              axis=-1)
-        parts.append(matmul_t(src, W_g))
+    parts = [None] * len(plan.groups)
+    for members, W_k in zip(_shape_classes(plan), blocks):
+        src = jnp.stack([_sources(plan.groups[i][2], h) for i in members])  # [k, B, n_src]
+        out = jnp.einsum("kbs,kds->kbd", src, W_k, precision=_PRECISION)
+        for j, i in enumerate(members):
+            parts[i] = out[j]
+    for i, (d0, d1, spans) in enumerate(plan.groups):
+        if not spans:
+            parts[i] = jnp.zeros(h.shape[:-1] + (d1 - d0,), h.dtype)
     return jnp.concatenate(parts, axis=-1)
