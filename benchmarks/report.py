@@ -36,7 +36,11 @@ def _ms(seconds) -> str:
 
 
 def _ratio(a, b) -> str:
-    return "n/a" if a is None or b is None or b == 0 else f"{a / b:.2f}"
+    if a is None or b is None or b == 0:
+        return "n/a"
+    r = a / b
+    # Two decimals, but never a small ratio rounded to a misleading 0.00.
+    return f"{r:.2f}" if r >= 0.1 else f"{r:.2g}"
 
 
 def _pair(entry, key, fmt) -> str:

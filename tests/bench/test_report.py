@@ -76,3 +76,10 @@ def test_scaling_table_shows_growth_per_doubling_of_T():
     lines = report.scaling_table(results, [250, 500, 1000]).splitlines()[2:]
     last = [c.strip() for c in lines[-1].strip("|").split("|")]
     assert last[:6] == ["1000", "4000", "2.00", "32000", "4.00", "0.12"]
+
+
+def test_a_small_ratio_is_never_shown_as_zero():
+    results = [_result("W3 leaky", "torch", {"ours": (0.001, 0.0008), "floor": (0.2, 0.5)})]
+    lines = report.timing_table(results).splitlines()
+    ours = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert ours[5:7] == ["0.005", "0.0016"]
