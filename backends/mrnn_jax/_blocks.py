@@ -3,14 +3,16 @@
 A network's regions are wired by a few projections, so most region-by-region
 blocks of ``W_rec_mask`` are zero (issue 6's W4: 16 of 64). A :class:`BlockPlan`
 lists, for each run of destination rows, the spans of source columns that hold
-any nonzero mask entry. Per step the recurrent input of those rows is one
-matmul with the columns of its spans; rows with no source get zeros.
+any nonzero mask entry. Per step the recurrent input of those rows is a
+matmul with the columns of its spans (groups of equal shape batched into one);
+rows with no source get zeros.
 
 The plan decides array shapes, so it must be static (a Python value at trace
 time). It is read from concrete mask values when :func:`simulate` gets them,
-or from a ``structure`` (a :class:`mrnn_core.Connectivity` or
-:class:`mrnn_core.NetworkSpec`) when the masks are traced, as under a user's
-``jit``. :func:`choose_plan` decides between the plan and the dense matmul.
+or from a structure given as ``recurrence=`` (a :class:`mrnn_core.Connectivity`
+or :class:`mrnn_core.NetworkSpec`; the models pass their spec) when the masks
+are traced, as under a user's ``jit``. :func:`choose_plan` decides between the
+plan and the dense matmul.
 """
 
 from __future__ import annotations
