@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mrnn_core import Connectivity, MRNNConfigError, NetworkSpec, build_connectivity
+from mrnn_core import Connectivity, MRNNConfigError, NetworkSpec
 
 from ._functional import _PRECISION
 
@@ -64,7 +64,7 @@ class BlockPlan:
     def fraction(self) -> float:
         """Share of the ``H^2`` entries the plan computes (1.0 for dense)."""
         done = sum((d1 - d0) * (s1 - s0) for d0, d1, spans in self.groups for s0, s1 in spans)
-        return done / self.hidden_size**2
+        return done / self.hidden_size**2 if self.hidden_size else 1.0
 
     def covers(self, mask: np.ndarray) -> bool:
         """True when every nonzero of ``mask`` ``[H, H]`` lies inside a planned block."""
@@ -81,15 +81,21 @@ def plan_from_mask(mask: np.ndarray, bounds) -> BlockPlan:
     Present segments of a destination are merged when contiguous, and
     neighbouring destination segments with the same source spans share a group.
     """
-    H = mask.shape[0]
-    bounds = list(bounds)
-    segments = list(zip(bounds[:-1], bounds[1:]))
     nonzero = np.asarray(mask) != 0
+    segments = list(zip(bounds[:-1], bounds[1:]))
+    present = np.array([[nonzero[d0:d1, s0:s1].any() for s0, s1 in segments]
+                        for d0, d1 in segments], dtype=bool).reshape(len(segments), len(segments))
+    return _plan(present, list(bounds))
+
+
+def _plan(present: np.ndarray, bounds: list[int]) -> BlockPlan:
+    """The plan of segment-level presence ``present[dst, src]`` over ``bounds``."""
+    segments = list(zip(bounds[:-1], bounds[1:]))
     groups = []
-    for d0, d1 in segments:
+    for i, (d0, d1) in enumerate(segments):
         spans = []
-        for s0, s1 in segments:
-            if nonzero[d0:d1, s0:s1].any():
+        for j, (s0, s1) in enumerate(segments):
+            if present[i, j]:
                 if spans and spans[-1][1] == s0:
                     spans[-1] = (spans[-1][0], s1)
                 else:
@@ -99,7 +105,7 @@ def plan_from_mask(mask: np.ndarray, bounds) -> BlockPlan:
             groups[-1] = (groups[-1][0], d1, spans)
         else:
             groups.append((d0, d1, spans))
-    return BlockPlan(H, tuple(groups))
+    return BlockPlan(bounds[-1], tuple(groups))
 
 
 def _region_bounds(connectivity: Connectivity) -> list[int]:
@@ -112,10 +118,19 @@ def _tile_bounds(H: int) -> list[int]:
 
 @lru_cache(maxsize=32)
 def _plan_of_spec(spec: NetworkSpec) -> BlockPlan:
-    # Which blocks are empty does not depend on the mask seed: a block with
-    # sparsity s drops ceil(s * n_dst) entries from every column, whatever is drawn.
-    connectivity = build_connectivity(spec, seed=0)
-    return plan_from_mask(connectivity.W_rec_mask, _region_bounds(connectivity))
+    # The declared, non-empty connections, without drawing any mask (a 4000-unit
+    # network's masks take most of a second to draw). A sparse block whose every
+    # entry happens to be dropped stays in the plan: computing zeros is exact.
+    names = [r.name for r in spec.recurrent_regions]
+    present = np.zeros((len(names), len(names)), dtype=bool)
+    for c in spec.recurrent_connections:
+        if not c.is_empty:
+            present[names.index(c.dst_region), names.index(c.src_region)] = True
+    return _plan(present, _spec_bounds(spec))
+
+
+def _spec_bounds(spec: NetworkSpec) -> list[int]:
+    return [0] + [int(b) for b in np.cumsum([r.num_units for r in spec.recurrent_regions])]
 
 
 def plan_of(structure) -> BlockPlan:
@@ -143,7 +158,7 @@ def block_plan(mask, structure=None) -> BlockPlan | None:
         return None if concrete is None else plan_from_mask(concrete, _tile_bounds(concrete.shape[0]))
     if isinstance(structure, NetworkSpec):
         if concrete is not None:
-            return plan_from_mask(concrete, _region_bounds(_spec_layout(structure)))
+            return plan_from_mask(concrete, _spec_bounds(structure))
         return _plan_of_spec(structure)
     if isinstance(structure, Connectivity):
         source = structure.W_rec_mask if concrete is None else concrete
@@ -151,11 +166,6 @@ def block_plan(mask, structure=None) -> BlockPlan | None:
     raise MRNNConfigError(
         "structure: expected a mrnn_core.Connectivity, NetworkSpec or BlockPlan (or None), "
         f"got {type(structure).__name__}")
-
-
-def _spec_layout(spec: NetworkSpec) -> Connectivity:
-    from ._regions import layout
-    return layout(spec)
 
 
 def choose_plan(recurrence, mask, hidden_size: int, replaced: bool):
