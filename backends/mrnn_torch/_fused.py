@@ -32,6 +32,8 @@ backward and ``torch.func`` transforms need ``recurrence="autograd"``, which
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch.autograd.function import once_differentiable
 
@@ -63,6 +65,61 @@ def _derivative(name: str, h):
     if name == "softplus":
         return -torch.expm1(-h)
     return None  # linear: f' = 1
+
+
+_ACTIVATION_CODES = {"relu": 0, "tanh": 1, "sigmoid": 2, "softplus": 3}  # else linear
+
+
+def _dense_forward_loop(Wt, Xs, x0, Hs, h0, alpha: float, act: int, time_axis: int,
+                        leaky: bool):
+    """The dense forward steps, in place; compiled below (:func:`_compile`).
+
+    On entry ``Xs`` holds ``alpha * d`` (leaky) and ``Hs`` holds ``d``
+    (Elman, whose ``Xs`` is unused), so each step is the drive slice updated
+    in place: no per-step ``out=`` kernel with a separate input, which costs
+    about as much again as the in-place one at small sizes.
+    """
+    zero = h0.new_zeros([])
+    h = h0
+    x = x0
+    for t in range(Hs.size(time_axis)):
+        ht = Hs.select(time_axis, t)
+        if leaky:
+            xt = Xs.select(time_axis, t)
+            # x_t = (a d_t + (1 - a) x_{t-1}) + a W h_{t-1}
+            xt.add_(x, alpha=1 - alpha)
+            xt.addmm_(h, Wt, alpha=alpha)
+            x = xt
+        else:
+            ht.addmm_(h, Wt)
+            xt = ht
+        if act == 0:
+            torch.clamp_min(xt, 0, out=ht)
+        elif act == 1:
+            torch.tanh(xt, out=ht)
+        elif act == 2:
+            torch.sigmoid(xt, out=ht)
+        elif act == 3:
+            # Exactly log(1 + exp(x)) (see _functional._softplus).
+            torch.logaddexp(xt, zero, out=ht)
+        elif leaky:
+            ht.copy_(xt)
+        h = ht
+
+
+def _compile(fn):
+    """``fn`` as TorchScript (one interpreter call runs every step), else ``fn``."""
+    try:
+        with warnings.catch_warnings():
+            # TorchScript is deprecated upstream and says so; it is still the
+            # cheapest way here to take the Python interpreter out of the steps.
+            warnings.simplefilter("ignore")
+            return torch.jit.script(fn)
+    except Exception:  # scripting unavailable (e.g. stripped builds): the loop still works
+        return fn
+
+
+_dense_forward = _compile(_dense_forward_loop)
 
 
 def _recurrent_matmul(plan: BlockPlan, blocks_T, h, base, out, alpha: float):
@@ -142,9 +199,16 @@ class Recurrence(torch.autograd.Function):
         T = d.shape[time_axis]
         Hs = torch.empty_like(d)
         Xs = torch.empty_like(d) if leaky else None
-        hs = (h0, *Hs.unbind(time_axis))  # hs[t] = h_t
-        ds = d.unbind(time_axis)
         blocks_T = plan.blocks_T(W)
+        if plan.dense:
+            if leaky:
+                torch.mul(d, alpha, out=Xs)
+            else:
+                Hs.copy_(d)
+            _dense_forward(blocks_T[0], Xs if leaky else Hs, x0 if leaky else h0, Hs, h0,
+                           float(alpha), _ACTIVATION_CODES.get(activation, 4), time_axis, leaky)
+            return Recurrence._keep(ctx, W, h0, Xs, Hs, leaky, alpha, activation, time_axis, plan)
+        hs = (h0, *Hs.unbind(time_axis))  # hs[t] = h_t
         if leaky:
             # x_t = (1 - a) x_{t-1} + a (W h_{t-1} + d_t), with a * d_t formed once.
             ad = (d * alpha).unbind(time_axis)
@@ -157,12 +221,18 @@ class Recurrence(torch.autograd.Function):
                 x = xs[t]
                 _activate(activation, x, hs[t + 1])
         else:
+            ds = d.unbind(time_axis)
             z = d.new_empty(h0.shape)
             for t in range(T):
                 _recurrent_matmul(plan, blocks_T, hs[t], ds[t], z, 1.0)
                 _activate(activation, z, hs[t + 1])
+        return Recurrence._keep(ctx, W, h0, Xs, Hs, leaky, alpha, activation, time_axis, plan)
+
+    @staticmethod
+    def _keep(ctx, W, h0, Xs, Hs, *meta):
+        """Store what the backward needs; return the forward's outputs."""
         ctx.save_for_backward(W, h0, Hs)
-        ctx.meta = (leaky, alpha, activation, time_axis, plan)
+        ctx.meta = meta
         ctx.set_materialize_grads(False)
         return Xs, Hs
 
