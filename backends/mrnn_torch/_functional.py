@@ -16,6 +16,7 @@ each per-step slice or slice write would make backward copy a whole
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 
 import torch
@@ -88,16 +89,29 @@ def _time_major(a, batch_first: bool, batched: bool):
     return a.transpose(0, 1) if batch_first else a
 
 
-def _drive(W_inp_eff, b, dynamics: Dynamics, u, s, eps_x, eps_u):
-    """``[T, B, H]`` drive of every step from time-major ``[T, B, .]`` tensors."""
+_unsafe_view = torch.ops.aten._unsafe_view
+
+
+def _drive(W_inp_eff, b, dynamics: Dynamics, u, s, eps_x, eps_u, scale: float = 1.0):
+    """``scale`` times the ``[T, B, H]`` drive of every step, from time-major ``[T, B, .]`` tensors.
+
+    One fresh, contiguous tensor that is not a view (the fused recurrence
+    overwrites it): a single ``addmm`` forms ``scale (u W^T + b)``, reshaped
+    with ``_unsafe_view`` (``reshape`` would return a view of the 2-D
+    result), and noise and stimulus are added into it in place, which
+    autograd allows because ``addmm`` does not keep its output for backward.
+    """
     if eps_u is not None:
-        u = u + dynamics.inp_noise_const * eps_u
-    drive = torch.matmul(u, W_inp_eff.T) + b
+        u = torch.add(u, eps_u, alpha=dynamics.inp_noise_const)
+    H, I = W_inp_eff.shape
+    rows = math.prod(u.shape[:-1])  # not -1: I may be 0
+    drive = torch.addmm(b, u.reshape(rows, I), W_inp_eff.T, beta=scale, alpha=scale)
+    drive = _unsafe_view(drive, (*u.shape[:-1], H))
     if eps_x is not None:
-        drive = drive + dynamics.hid_noise_const * eps_x
+        drive.add_(eps_x, alpha=scale * dynamics.hid_noise_const)
     if s is not None:
-        drive = drive + s
-    return drive.contiguous()
+        drive.add_(s, alpha=scale)
+    return drive
 
 
 def input_drive(params: Mapping, dynamics: Dynamics, inp, *, stim_input=None,
@@ -274,8 +288,11 @@ def _simulate_fused(params, dynamics, W_rec, W_inp_eff, call, plan, f, inp, stat
         shape = [call.batch, call.batch]
         shape[time_axis] = call.steps
         u = W_inp_eff.new_zeros(*shape, W_inp_eff.shape[1])
+    alpha = dynamics.alpha if leaky else 1.0
+    # The recurrence takes alpha * drive (it is the first term of every x_t)
+    # and uses that tensor as its output buffer, so it is formed only once.
     drive = _drive(W_inp_eff, params["base_firing"], dynamics, u, lift(stim_input),
-                   lift(eps_x), lift(eps_u))
+                   lift(eps_x), lift(eps_u), scale=alpha)
     x = state if call.batched else state.unsqueeze(0)
     if not leaky:
         x, h = None, x
@@ -283,7 +300,6 @@ def _simulate_fused(params, dynamics, W_rec, W_inp_eff, call, plan, f, inp, stat
         h = f(x)
     else:
         h = h0 if call.batched else h0.unsqueeze(0)
-    alpha = dynamics.alpha if leaky else 1.0
     xs, hs = Recurrence.apply(W_rec, drive, x, h, alpha, dynamics.activation, time_axis, plan)
     if not call.batched:
         hs = hs[:, 0]

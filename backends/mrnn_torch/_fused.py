@@ -185,46 +185,47 @@ def _weight_gradient(plan: BlockPlan, W, G, h0, Hs, time_axis: int, alpha: float
 
 
 class Recurrence(torch.autograd.Function):
-    """``(xs, hs) = Recurrence.apply(W, d, x0, h0, alpha, activation, time_axis, plan)``.
+    """``(xs, hs) = Recurrence.apply(W, ad, x0, h0, alpha, activation, time_axis, plan)``.
 
-    ``W`` ``[H, H]`` effective recurrent matrix; ``d`` the drive with the
-    time axis at ``time_axis`` (0: ``[T, B, H]``, 1: ``[B, T, H]``); ``x0``
-    ``[B, H]`` (``None`` for Elman, ``alpha = 1``); ``h0`` ``[B, H]``.
-    Returns ``xs`` (``None`` for Elman) and ``hs``, laid out like ``d``.
+    ``W`` ``[H, H]`` effective recurrent matrix; ``ad`` the drive times
+    ``alpha``, with the time axis at ``time_axis`` (0: ``[T, B, H]``, 1:
+    ``[B, T, H]``); ``x0`` ``[B, H]`` (``None`` for Elman, ``alpha = 1``);
+    ``h0`` ``[B, H]``. Returns ``xs`` (``None`` for Elman) and ``hs``, laid
+    out like ``ad``.
+
+    ``ad`` must be a fresh contiguous tensor that is not a view: it is
+    overwritten and returned as ``xs`` (Elman: ``hs``), which saves a
+    ``[T, B, H]`` buffer and a copy per call.
     """
 
     @staticmethod
-    def forward(ctx, W, d, x0, h0, alpha, activation, time_axis, plan):
+    def forward(ctx, W, ad, x0, h0, alpha, activation, time_axis, plan):
         leaky = x0 is not None
-        T = d.shape[time_axis]
-        Hs = torch.empty_like(d)
-        Xs = torch.empty_like(d) if leaky else None
+        T = ad.shape[time_axis]
+        ctx.mark_dirty(ad)
+        Xs = ad if leaky else None
+        Hs = torch.empty_like(ad) if leaky else ad
         blocks_T = plan.blocks_T(W)
         if plan.dense:
-            if leaky:
-                torch.mul(d, alpha, out=Xs)
-            else:
-                Hs.copy_(d)
             _dense_forward(blocks_T[0], Xs if leaky else Hs, x0 if leaky else h0, Hs, h0,
                            float(alpha), _ACTIVATION_CODES.get(activation, 4), time_axis, leaky)
             return Recurrence._keep(ctx, W, h0, Xs, Hs, leaky, alpha, activation, time_axis, plan)
         hs = (h0, *Hs.unbind(time_axis))  # hs[t] = h_t
         if leaky:
-            # x_t = (1 - a) x_{t-1} + a (W h_{t-1} + d_t), with a * d_t formed once.
-            ad = (d * alpha).unbind(time_axis)
+            # x_t = (1 - a) x_{t-1} + a (W h_{t-1} + d_t); xs[t] holds a d_t until written.
             xs = Xs.unbind(time_axis)
             x = x0
-            z = d.new_empty(h0.shape)  # contiguous: addmm into a strided out= is slower
+            z = ad.new_empty(h0.shape)  # contiguous: addmm into a strided out= is slower
             for t in range(T):
-                _recurrent_matmul(plan, blocks_T, hs[t], ad[t], z, alpha)
+                _recurrent_matmul(plan, blocks_T, hs[t], xs[t], z, alpha)
                 torch.add(z, x, alpha=1 - alpha, out=xs[t])
                 x = xs[t]
                 _activate(activation, x, hs[t + 1])
         else:
-            ds = d.unbind(time_axis)
-            z = d.new_empty(h0.shape)
+            z = ad.new_empty(h0.shape)
             for t in range(T):
-                _recurrent_matmul(plan, blocks_T, hs[t], ds[t], z, 1.0)
+                # hs[t + 1] holds d_t until written.
+                _recurrent_matmul(plan, blocks_T, hs[t], hs[t + 1], z, 1.0)
                 _activate(activation, z, hs[t + 1])
         return Recurrence._keep(ctx, W, h0, Xs, Hs, leaky, alpha, activation, time_axis, plan)
 
@@ -271,7 +272,7 @@ class Recurrence(torch.autograd.Function):
         dW = None
         if ctx.needs_input_grad[0]:
             dW = _weight_gradient(plan, W, G, h0, Hs, time_axis, a)
-        dd = (G * a if leaky else G) if ctx.needs_input_grad[1] else None
+        dd = G if ctx.needs_input_grad[1] else None  # the input is a * d
         dx0 = gs[0] * (1 - a) if leaky and ctx.needs_input_grad[2] else None
         dh0 = None
         if ctx.needs_input_grad[3]:
