@@ -116,31 +116,23 @@ def test_json_path_dict_and_spec_build_the_same_model(tmp_path):
             assert torch.equal(value, other.state_dict()[key]), key
 
 
-def test_mixed_building_after_a_config_with_config_finalize_false():
-    config = {"recurrent_regions": [{"name": "r1", "num_units": 2}, {"name": "r2", "num_units": 2,
-                                                                       "sign": "neg"}],
-              "input_regions": [{"name": "inp", "num_units": 1}],
-              "input_connections": [{"src_region": "inp", "dst_region": "r1"}]}
-    model = mRNN(config, device="cpu", seed=0, config_finalize=False)
-    for src in ("r1", "r2"):
-        for dst in ("r1", "r2"):
-            model.add_recurrent_connection(src, dst)
-    model.finalize_connectivity()
-    xs, hs = model(torch.ones(3, 4, 1), torch.zeros(3, 4))
-    assert xs.shape == hs.shape == (3, 4, 4)
-    assert torch.all(model.W_rec_mask == 1)
+_REGIONS_AND_INPUT_WIRING = {
+    "recurrent_regions": [{"name": "r1", "num_units": 2},
+                          {"name": "r2", "num_units": 2, "sign": "inhib"}],
+    "input_regions": [{"name": "inp", "num_units": 1}],
+    "input_connections": [{"src_region": "inp", "dst_region": "r1"}],
+}
 
 
-def test_readme_mixed_building_with_the_default_config_finalize():
-    """mRNNTorch's README: a config of regions and input wiring (default
-    config_finalize=True), recurrent wiring added by hand, then finalised."""
-    config = {"recurrent_regions": [{"name": "r1", "num_units": 2},
-                                    {"name": "r2", "num_units": 2, "sign": "inhib"}],
-              "input_regions": [{"name": "inp", "num_units": 1}],
-              "input_connections": [{"src_region": "inp", "dst_region": "r1"}]}
-    model = mRNN(config, device="cpu", seed=0)
-    assert model.inp_finalized and not model.rec_finalized
-    with pytest.raises(MRNNConfigError, match=r"recurrent connectivity is still open"):
+@pytest.mark.parametrize("config_finalize", [True, False])
+def test_mixed_building_wires_the_recurrent_side_by_hand(config_finalize):
+    """mRNNTorch's README: a config of regions and input wiring, recurrent
+    wiring added by hand, then finalised. With the default config_finalize the
+    config finalises the input side it wires; the recurrent side stays open."""
+    model = mRNN(_REGIONS_AND_INPUT_WIRING, device="cpu", seed=0, config_finalize=config_finalize)
+    assert model.inp_finalized == config_finalize and not model.rec_finalized
+    still_open = "recurrent" if config_finalize else "recurrent and input"
+    with pytest.raises(MRNNConfigError, match=rf"{still_open} connectivity is still open"):
         model(torch.ones(3, 4, 1), torch.zeros(3, 4))
     for src in ("r1", "r2"):
         for dst in ("r1", "r2"):
@@ -148,6 +140,7 @@ def test_readme_mixed_building_with_the_default_config_finalize():
     model.finalize_connectivity()
     xs, hs = model(torch.ones(3, 4, 1), torch.zeros(3, 4))
     assert xs.shape == hs.shape == (3, 4, 4)
+    assert torch.all(model.W_rec_mask == 1)
     assert torch.equal(model.W_rec_sign_matrix[:, 2:], -torch.ones(4, 2))
 
 
