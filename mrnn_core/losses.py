@@ -8,8 +8,9 @@ which rows and columns a region or parent owns is computed here, once.
 
 Penalties act on whatever array is passed. The usual choice is the
 *effective* weights the dynamics use (``mask * |W| * sign`` under Dale's
-law, e.g. ``model.effective_weights()``): then a masked-out entry costs
-nothing and the raw sign of a Dale weight does not matter.
+law; ``effective_weights(params, dynamics)`` in either backend, or a JAX
+model's ``.effective_weights()``): then a masked-out entry costs nothing and
+the raw sign of a Dale weight does not matter.
 """
 
 from __future__ import annotations
@@ -33,12 +34,12 @@ SIDES = ("recurrent", "input")
 # checks and layout (shapes and specs only; shared by every backend) ----------
 
 def check_spec(spec) -> NetworkSpec:
-    """``spec`` itself, or the ``.spec`` of a Connectivity, Checkpoint or model."""
+    """``spec`` itself, or the ``.spec`` of a Connectivity, Checkpoint or JAX model."""
     found = spec if isinstance(spec, NetworkSpec) else getattr(spec, "spec", None)
     if not isinstance(found, NetworkSpec):
         raise MRNNConfigError(
             f"spec: expected a mrnn_core.NetworkSpec (or an object with a .spec, "
-            f"such as a Connectivity or a model), got {type(spec).__name__}")
+            f"such as a Connectivity or a Checkpoint), got {type(spec).__name__}")
     return found
 
 
