@@ -17,12 +17,18 @@ from .connectivity import connectivity_from_arrays as connectivity_from_arrays
 from .connectivity import input_structure as input_structure
 from .connectivity import recurrent_structure as recurrent_structure
 from .connectivity import sparse_block_mask as sparse_block_mask
+from .connectivity import connection_block_mask as connection_block_mask
+from .connectivity import learnable_masks as learnable_masks
+from .connectivity import trainable_masks as trainable_masks
+from .connectivity import unit_tau as unit_tau
 from .describe import describe as describe
 from .dynamics import ACTIVATIONS as ACTIVATIONS
 from .dynamics import Dynamics as Dynamics
 from .dynamics import check_activation as check_activation
+from .dynamics import uniform_alpha as uniform_alpha
 from .errors import MRNNConfigError as MRNNConfigError
 from .init import PARAM_NAMES as PARAM_NAMES
+from .init import balance_ei as balance_ei
 from .init import effective_weight as effective_weight
 from .init import init_input_weight as init_input_weight
 from .init import init_recurrent_weight as init_recurrent_weight
@@ -36,6 +42,8 @@ from .spec import ConnectionSpec as ConnectionSpec
 from .spec import InputRegionSpec as InputRegionSpec
 from .spec import NetworkSpec as NetworkSpec
 from .spec import RecurrentRegionSpec as RecurrentRegionSpec
+from .spec import ROUTES as ROUTES
+from .spec import ei_area_regions as ei_area_regions
 from . import reference as reference
 from .tasks import flip_flop as flip_flop
 

@@ -14,7 +14,8 @@ from types import MappingProxyType
 import numpy as np
 
 from .config import spec_from_dict, spec_to_dict
-from .connectivity import Connectivity, Streams, build_connectivity, connectivity_from_arrays
+from .connectivity import (Connectivity, Streams, build_connectivity,
+                           connectivity_from_arrays, unit_tau)
 from .dynamics import Dynamics
 from .errors import MRNNConfigError
 from .init import PARAM_NAMES, initial_params
@@ -28,7 +29,7 @@ def _expected_shapes(spec: NetworkSpec) -> dict[str, tuple[int, ...]]:
     H, I = spec.hidden_size, spec.input_size
     return {"W_rec": (H, H), "W_rec_mask": (H, H), "W_rec_sign_matrix": (H, H),
             "W_inp": (H, I), "W_inp_mask": (H, I), "W_inp_sign_matrix": (H, I),
-            "base_firing": (H,), "init": (H,)}
+            "base_firing": (H,), "init": (H,), "tau": (H,)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,8 +42,9 @@ class Checkpoint:
     - `dynamics`: the :class:`Dynamics` settings.
     - `params`: a read-only mapping of named numpy arrays; it must hold
       :data:`PARAM_NAMES` (``W_rec`` ``[H, H]``, ``W_inp`` ``[H, I]``, their
-      masks and sign matrices, ``base_firing`` and ``init`` ``[H]``) and may
-      hold more (for example a readout's weights).
+      masks and sign matrices, ``base_firing``, ``init`` and ``tau`` ``[H]``)
+      and may hold more (for example a readout's weights). A missing ``tau``
+      (older files) is filled from the spec and dynamics.
     """
 
     spec: NetworkSpec
@@ -61,6 +63,11 @@ class Checkpoint:
             a = np.array(value)
             a.setflags(write=False)
             params[key] = a
+        if "tau" not in params:
+            # Files and mappings from before per-region tau: the spec and
+            # dynamics say what every unit's time constant is.
+            params["tau"] = unit_tau(self.spec, self.dynamics)
+            params["tau"].setflags(write=False)
         missing = [k for k in PARAM_NAMES if k not in params]
         if missing:
             raise MRNNConfigError(

@@ -13,14 +13,16 @@ import os
 from collections.abc import Mapping
 
 from .errors import MRNNConfigError, closest
-from .spec import ConnectionSpec, InputRegionSpec, NetworkSpec, RecurrentRegionSpec
+from .spec import InputRegionSpec, NetworkSpec, RecurrentRegionSpec, ei_area_regions
 
 SECTIONS = ("recurrent_regions", "input_regions", "recurrent_connections", "input_connections")
 
 RECURRENT_REGION_KEYS = ("name", "num_units", "sign", "base_firing", "init",
-                         "parent_region", "learnable_bias", "device")
+                         "parent_region", "learnable_bias", "device",
+                         "tau", "learnable_tau", "learnable_init", "trainable", "exc_pct")
 INPUT_REGION_KEYS = ("name", "num_units", "sign", "device")
-CONNECTION_KEYS = ("src_region", "dst_region", "sparsity", "zero_connection")
+CONNECTION_KEYS = ("src_region", "dst_region", "sparsity", "zero_connection",
+                   "density", "mask", "trainable", "routes")
 
 _IGNORED = ("device",)  # accepted for mRNNTorch files; the model's device rules
 
@@ -78,7 +80,13 @@ def spec_from_dict(config: Mapping, source: str = "config") -> NetworkSpec:
         e = _strip_comments(entry, RECURRENT_REGION_KEYS, where)
         e.setdefault("name", f"region_{i}")
         _require(e, "num_units", where)
-        rec.append(_build(RecurrentRegionSpec, where, **e))
+        if "exc_pct" in e:  # an E/I area: two child regions under the area's name
+            try:
+                rec.extend(ei_area_regions(e.pop("name"), e.pop("num_units"), **e))
+            except (MRNNConfigError, TypeError) as err:
+                raise MRNNConfigError(f"{where}: {err}") from None
+        else:
+            rec.append(_build(RecurrentRegionSpec, where, **e))
 
     inp = []
     for i, entry in enumerate(lists["input_regions"]):
@@ -88,17 +96,25 @@ def spec_from_dict(config: Mapping, source: str = "config") -> NetworkSpec:
         _require(e, "num_units", where)
         inp.append(_build(InputRegionSpec, where, **e))
 
+    try:
+        regions = NetworkSpec(tuple(rec), tuple(inp))
+    except MRNNConfigError as err:
+        raise MRNNConfigError(f"{source}: {err}") from None
     conns = {}
     for section in ("recurrent_connections", "input_connections"):
         conns[section] = []
+        kind = section.split("_")[0]
         for i, entry in enumerate(lists[section]):
             where = f"{source}.{section}[{i}]"
             e = _strip_comments(entry, CONNECTION_KEYS, where)
-            _require(e, "src_region", where)
-            _require(e, "dst_region", where)
+            src, dst = _require(e, "src_region", where), _require(e, "dst_region", where)
             if e.get("zero_connection") is None:
                 e.pop("zero_connection", None)
-            conns[section].append(_build(ConnectionSpec, where, **e))
+            routes = e.pop("routes", None)
+            fields = {k: v for k, v in e.items() if k not in ("src_region", "dst_region")}
+            # Parents (E/I areas) expand here; unknown names surface below.
+            conns[section].extend(_build(regions._expand_connection, where, kind=kind, src=src,
+                                         dst=dst, routes=routes, fields=fields))
 
     try:
         return NetworkSpec(tuple(rec), tuple(inp),
@@ -150,7 +166,9 @@ def spec_to_dict(spec: NetworkSpec) -> dict:
         "recurrent_regions": [
             {"name": r.name, "num_units": r.num_units, "sign": r.sign,
              "base_firing": per_unit(r.base_firing), "init": per_unit(r.init),
-             "parent_region": r.parent_region, "learnable_bias": r.learnable_bias}
+             "parent_region": r.parent_region, "learnable_bias": r.learnable_bias,
+             **_non_default(r, ("tau", None), ("learnable_tau", False),
+                            ("learnable_init", False), ("trainable", True))}
             for r in spec.recurrent_regions
         ],
         "input_regions": [
@@ -163,8 +181,18 @@ def spec_to_dict(spec: NetworkSpec) -> dict:
 
 
 def _connection_dict(c: ConnectionSpec) -> dict:
-    return {"src_region": c.src_region, "dst_region": c.dst_region,
-            "sparsity": c.sparsity, "zero_connection": c.zero_connection}
+    out = {"src_region": c.src_region, "dst_region": c.dst_region,
+           "sparsity": c.sparsity, "zero_connection": c.zero_connection,
+           **_non_default(c, ("density", None), ("trainable", True))}
+    if c.mask is not None:
+        out["mask"] = [[int(v) for v in row] for row in c.mask]
+    return out
+
+
+def _non_default(obj, *pairs) -> dict:
+    """The fields beyond mRNNTorch's format, written only when set, so a file of
+    a plain mRNNTorch network stays in mRNNTorch's exact key set."""
+    return {k: getattr(obj, k) for k, default in pairs if getattr(obj, k) != default}
 
 
 def save_config(spec: NetworkSpec, path) -> None:

@@ -61,6 +61,20 @@ def sparse_block_mask(n_dst: int, n_src: int, sparsity: float | None,
     return mask
 
 
+def connection_block_mask(c, n_dst: int, n_src: int, rng: np.random.Generator) -> np.ndarray:
+    """The ``[n_dst, n_src]`` 0/1 block of connection ``c``.
+
+    ``sparsity`` removes ``ceil(s * n_dst)`` entries per column (mRNNTorch);
+    ``density`` keeps each entry independently with probability ``p`` (nn4n);
+    an explicit ``mask`` is used as given and draws nothing.
+    """
+    if c.mask is not None:
+        return c.mask_array()
+    if c.density is not None:
+        return (rng.random((n_dst, n_src)) < c.density).astype(float)
+    return sparse_block_mask(n_dst, n_src, c.sparsity, rng)
+
+
 def _structure(spec: NetworkSpec, sources, connections, rng):
     dst = _offsets(spec.recurrent_regions)
     src = _offsets(sources)
@@ -73,7 +87,7 @@ def _structure(spec: NetworkSpec, sources, connections, rng):
         (d0, d1), (s0, s1) = dst[c.dst_region], src[c.src_region]
         if c.zero_connection:
             continue
-        block = sparse_block_mask(d1 - d0, s1 - s0, c.sparsity, rng)
+        block = connection_block_mask(c, d1 - d0, s1 - s0, rng)
         mask[d0:d1, s0:s1] = block
         sign[d0:d1, s0:s1] = block * signs[c.src_region]
     return mask, sign
@@ -94,6 +108,45 @@ def per_unit_vector(spec: NetworkSpec, field: str) -> np.ndarray:
     parts = [np.broadcast_to(np.asarray(getattr(r, field), dtype=float), (r.num_units,))
              for r in spec.recurrent_regions]
     return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def unit_tau(spec: NetworkSpec, dynamics) -> np.ndarray:
+    """``[H]`` time constants: each region's ``tau``, or ``dynamics.tau`` where unset."""
+    parts = [np.full(r.num_units, dynamics.tau if r.tau is None else r.tau, dtype=float)
+             for r in spec.recurrent_regions]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def trainable_masks(spec: NetworkSpec) -> tuple[np.ndarray, np.ndarray]:
+    """``(rec [H, H], inp [H, I])`` 0/1: 0 on the blocks of frozen projections.
+
+    A projection is frozen when its connection has ``trainable=False`` or its
+    destination region has ``trainable=False``. Entries outside every
+    declared connection stay 1 (the mask zeroes them anyway).
+    """
+    dst = _offsets(spec.recurrent_regions)
+    frozen_rows = {r.name for r in spec.recurrent_regions if not r.trainable}
+    out = []
+    for sources, conns in ((spec.recurrent_regions, spec.recurrent_connections),
+                           (spec.input_regions, spec.input_connections)):
+        src = _offsets(sources)
+        T = np.ones((spec.hidden_size, sum(r.num_units for r in sources)))
+        for c in conns:
+            if not c.trainable or c.dst_region in frozen_rows:
+                (d0, d1), (s0, s1) = dst[c.dst_region], src[c.src_region]
+                T[d0:d1, s0:s1] = 0.0
+        out.append(T)
+    return out[0], out[1]
+
+
+def learnable_masks(spec: NetworkSpec) -> dict[str, np.ndarray]:
+    """``{"base_firing", "init", "tau"}`` -> ``[H]`` 0/1, 1 on units whose
+    region learns that quantity (``learnable_bias``/``learnable_init``/``learnable_tau``)."""
+    flags = {"base_firing": "learnable_bias", "init": "learnable_init", "tau": "learnable_tau"}
+    return {key: np.concatenate([np.full(r.num_units, float(getattr(r, flag)))
+                                 for r in spec.recurrent_regions])
+            if spec.recurrent_regions else np.zeros(0)
+            for key, flag in flags.items()}
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -240,4 +293,5 @@ def build_connectivity(spec, seed=None, streams: Streams | None = None) -> Conne
 
 
 __all__ = ["Connectivity", "Streams", "build_connectivity", "connectivity_from_arrays",
-           "recurrent_structure", "input_structure", "sparse_block_mask", "per_unit_vector"]
+           "recurrent_structure", "input_structure", "sparse_block_mask", "per_unit_vector",
+           "connection_block_mask", "unit_tau", "trainable_masks", "learnable_masks"]

@@ -48,6 +48,13 @@ class Dynamics:
     - `rec_constrained`, `inp_constrained`: apply Dale's law to ``W_rec`` / ``W_inp``.
     - `batch_first`: ``[B, T, .]`` layout if True, else ``[T, B, .]``.
     - `spectral_radius`: target ``rho`` of the effective ``W_rec`` at init, or None.
+    - `balance_ei`: at init, before spectral-radius scaling, scale each unit's
+      inhibitory recurrent weights so its excitatory and inhibitory input
+      cancel (see :func:`mrnn_core.init.balance_ei`).
+
+    Regions may carry their own ``tau`` (``RecurrentRegionSpec.tau``); then
+    alpha is a per-unit vector (:func:`uniform_alpha`) and ``tau`` here is the
+    default for regions without one.
     """
 
     kind: str = "leaky"
@@ -60,6 +67,7 @@ class Dynamics:
     inp_constrained: bool = True
     batch_first: bool = True
     spectral_radius: float | None = None
+    balance_ei: bool = False
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -73,7 +81,7 @@ class Dynamics:
         set_(self, "tau", _positive(self.tau, "tau"))
         set_(self, "noise_level_act", _positive(self.noise_level_act, "noise_level_act", True))
         set_(self, "noise_level_inp", _positive(self.noise_level_inp, "noise_level_inp", True))
-        for key in ("rec_constrained", "inp_constrained", "batch_first"):
+        for key in ("rec_constrained", "inp_constrained", "batch_first", "balance_ei"):
             if not isinstance(getattr(self, key), bool):
                 raise MRNNConfigError(f"{key} must be True or False, got {getattr(self, key)!r}")
         if self.spectral_radius is not None:
@@ -100,6 +108,18 @@ class Dynamics:
         a = self.alpha
         return math.sqrt(2.0 * a * sigma**2) / a
 
+    def hid_noise_vector(self, alpha):
+        """``c_x`` for a per-unit ``alpha`` (a float gives :attr:`hid_noise_const`).
+
+        ``sqrt(2 alpha sigma_x^2) / alpha`` elementwise, written with ``** 0.5``
+        so numpy, torch and JAX arrays all work; Elman: ``sigma_x``.
+        """
+        if self.kind == "elman":
+            return self.noise_level_act
+        if isinstance(alpha, numbers.Real):
+            return math.sqrt(2.0 * alpha * self.noise_level_act**2) / alpha
+        return (2.0 * alpha * self.noise_level_act**2) ** 0.5 / alpha
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -112,3 +132,25 @@ class Dynamics:
                 f"dynamics: unknown key {key!r}" + closest(key, cls.__dataclass_fields__)
             )
         return cls(**d)
+
+
+def uniform_alpha(tau, dynamics: Dynamics):
+    """alpha for per-unit time constants ``tau`` ``[H]`` (numpy, concrete).
+
+    A Python float ``dt / tau`` when every entry is equal (so a network whose
+    regions share one tau runs the scalar code path and gives exactly the
+    scalar-tau numbers), else the ``[H]`` float64 vector ``dt / tau``. Elman: 1.
+    """
+    if dynamics.kind == "elman":
+        return 1.0
+    import numpy as np
+
+    tau = np.asarray(tau, dtype=float)
+    if tau.size == 0:
+        return dynamics.alpha
+    if np.any(~np.isfinite(tau)) or np.any(tau <= 0):
+        bad = tau[~(np.isfinite(tau) & (tau > 0))][0]
+        raise MRNNConfigError(f"tau: every time constant must be finite and > 0, got {bad!r}")
+    if np.all(tau == tau.flat[0]):
+        return dynamics.dt / float(tau.flat[0])
+    return dynamics.dt / tau

@@ -6,13 +6,13 @@ import math
 
 import numpy as np
 
-from .connectivity import Connectivity, Streams, _offsets
+from .connectivity import Connectivity, Streams, _offsets, unit_tau
 from .dynamics import Dynamics
 from .errors import MRNNConfigError
 from .spec import NetworkSpec
 
 PARAM_NAMES = ("W_rec", "W_rec_mask", "W_rec_sign_matrix",
-               "W_inp", "W_inp_mask", "W_inp_sign_matrix", "base_firing", "init")
+               "W_inp", "W_inp_mask", "W_inp_sign_matrix", "base_firing", "init", "tau")
 """The named arrays a backend-neutral parameter mapping holds."""
 
 
@@ -84,6 +84,26 @@ def scale_to_spectral_radius(W_rec, W_rec_eff, target: float) -> np.ndarray:
     return np.asarray(W_rec, dtype=float) * (target / rho)
 
 
+def balance_ei(W_rec, W_rec_eff) -> np.ndarray:
+    """``W_rec`` with each row's inhibitory entries scaled so the row's input cancels.
+
+    In every row ``i`` of the effective matrix with both positive and
+    negative entries, the negative entries are multiplied by
+    ``c_i = sum_j max(W_eff_ij, 0) / sum_j max(-W_eff_ij, 0)``: then
+    ``sum_j W_eff_ij = 0``, so a unit driven by equal presynaptic rates gets
+    as much inhibition as excitation. Rows with only one sign are unchanged.
+    The factor is positive, so Dale's signs are kept; the raw ``W_rec`` is
+    scaled where the effective entry is negative.
+    """
+    W = np.array(W_rec, dtype=float)
+    E = np.asarray(W_rec_eff, dtype=float)
+    pos = np.where(E > 0, E, 0.0).sum(axis=1)
+    neg = np.where(E < 0, -E, 0.0).sum(axis=1)
+    both = (pos > 0) & (neg > 0)
+    c = np.where(both, pos / np.where(both, neg, 1.0), 1.0)
+    return np.where(E < 0, W * c[:, None], W)
+
+
 def initial_params(connectivity: Connectivity, dynamics: Dynamics, seed=None,
                    streams: Streams | None = None) -> dict[str, np.ndarray]:
     """The full named-array mapping of a freshly initialised network.
@@ -95,10 +115,12 @@ def initial_params(connectivity: Connectivity, dynamics: Dynamics, seed=None,
     streams = streams or Streams.from_seed(seed)
     W_rec = init_recurrent_weight(spec, dynamics.rec_constrained, streams.recurrent_weight)
     W_inp = init_input_weight(spec, dynamics.inp_constrained, streams.input_weight)
+    eff = lambda W: effective_weight(W, connectivity.W_rec_mask,
+                                     connectivity.W_rec_sign_matrix, dynamics.rec_constrained)
+    if dynamics.balance_ei:
+        W_rec = balance_ei(W_rec, eff(W_rec))
     if dynamics.spectral_radius is not None:
-        W_eff = effective_weight(W_rec, connectivity.W_rec_mask,
-                                 connectivity.W_rec_sign_matrix, dynamics.rec_constrained)
-        W_rec = scale_to_spectral_radius(W_rec, W_eff, dynamics.spectral_radius)
+        W_rec = scale_to_spectral_radius(W_rec, eff(W_rec), dynamics.spectral_radius)
     return {
         "W_rec": W_rec,
         "W_rec_mask": np.array(connectivity.W_rec_mask),
@@ -108,4 +130,5 @@ def initial_params(connectivity: Connectivity, dynamics: Dynamics, seed=None,
         "W_inp_sign_matrix": np.array(connectivity.W_inp_sign_matrix),
         "base_firing": np.array(connectivity.base_firing),
         "init": np.array(connectivity.init),
+        "tau": unit_tau(spec, dynamics),
     }

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .dynamics import Dynamics, check_activation
+from .dynamics import Dynamics, check_activation, uniform_alpha
 from .errors import MRNNConfigError
 from .init import effective_weight
 from .shapes import check_call_shapes
@@ -69,7 +69,9 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
 
     **Arguments:**
 
-    - `params`: named arrays (``W_rec``, ``W_inp``, masks, signs, ``base_firing``).
+    - `params`: named arrays (``W_rec``, ``W_inp``, masks, signs, ``base_firing``,
+      optionally ``tau`` ``[H]``: per-unit time constants, ``alpha = dt / tau``;
+      without it ``dynamics.alpha``).
     - `dynamics`: a :class:`Dynamics`; its ``kind`` picks the update.
     - `inp`: ``[B, T, I]`` if ``batch_first`` else ``[T, B, I]`` (or ``[T, I]``).
     - `x0`: leaky only, initial pre-activation ``[B, H]``.
@@ -105,8 +107,11 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
     if W_rec is not None:
         W_rec_eff = np.asarray(W_rec, dtype=float)
     b = np.asarray(params["base_firing"], dtype=float)
-    alpha = dynamics.alpha
-    c_x, c_u = dynamics.hid_noise_const, dynamics.inp_noise_const
+    # Per-unit time constants (params["tau"], [H]) make alpha a vector; equal
+    # ones give the scalar, so the numbers match a scalar-tau network exactly.
+    alpha = (uniform_alpha(params["tau"], dynamics) if params.get("tau") is not None
+             else dynamics.alpha)
+    c_x, c_u = dynamics.hid_noise_vector(alpha), dynamics.inp_noise_const
 
     x = np.asarray(state, dtype=float).reshape(call.batch, H)
     if leaky:

@@ -242,7 +242,8 @@ def test_a_missing_config_file_is_named(tmp_path):
       "input_regions": [{"name": "u", "num_units": 1}],
       "input_connections": [{"src_regoin": "u", "dst_region": "a"}]},
      r"config\.input_connections\[0\]\.src_regoin: unknown key 'src_regoin'; valid keys: "
-     r"'src_region', 'dst_region', 'sparsity', 'zero_connection' \(did you mean 'src_region'\?\)"),
+     r"'src_region', 'dst_region', 'sparsity', 'zero_connection', 'density', 'mask', "
+     r"'trainable', 'routes' \(did you mean 'src_region'\?\)"),
     ({"recurrent_regions": [{"name": "a"}]},
      r"config\.recurrent_regions\[0\]: missing required key 'num_units'"),
     ({"recurrent_regions": [{"name": "a", "num_units": 2}],
