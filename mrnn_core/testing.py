@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from .dynamics import ACTIVATIONS, Dynamics
-from .spec import NetworkSpec
+from .errors import MRNNConfigError
+from .spec import ROUTES, NetworkSpec
 
 PROFILE_ENV = "MRNN_HYPOTHESIS_PROFILE"
 """Environment variable naming the hypothesis profile (``dev`` by default)."""
@@ -45,13 +46,18 @@ def register_profiles() -> str:
 def network_specs(draw, min_regions: int = 1, max_regions: int = 4,
                   max_units: int = 6, max_inputs: int = 2, max_input_units: int = 4,
                   allow_parents: bool = True, allow_learnable_bias: bool = True,
-                  min_inputs: int = 0) -> NetworkSpec:
+                  min_inputs: int = 0, beyond_mrnntorch: bool = False) -> NetworkSpec:
     """Draw a valid :class:`NetworkSpec`.
 
     Covers excitatory and inhibitory regions (sign aliases included), per-region
     baselines and initial states, parent groups, learnable biases, dense,
     sparse, zero and undeclared connections, and input regions of either sign.
     Region sizes run from 1 to ``max_units``.
+
+    ``beyond_mrnntorch=True`` also draws the nn4n-style features: per-region
+    ``tau``, learnable tau and initial state, frozen regions and projections,
+    ``density`` and explicit ``mask`` connections, and E/I areas (``exc_pct``)
+    wired by ``routes``.
     """
     n_rec = draw(st.integers(min_regions, max_regions))
     n_inp = draw(st.integers(min_inputs, max_inputs))
@@ -61,39 +67,81 @@ def network_specs(draw, min_regions: int = 1, max_regions: int = 4,
     small = st.floats(-1.0, 1.0, allow_nan=False, width=32)
     spec = NetworkSpec()
     parents = ["grp_a", "grp_b"] if allow_parents else []
+    extra = _extra_region_fields if beyond_mrnntorch else (lambda draw: {})
     for name in rec_names:
+        if beyond_mrnntorch and draw(st.integers(0, 3)) == 0:
+            # an E/I area: two children (name_exc, name_inh) under parent `name`
+            n = draw(st.integers(2, max(2, max_units)))
+            pct = draw(st.sampled_from([0.5, 0.8])) if n >= 5 else 0.5  # >= 1 unit each
+            spec = spec.with_ei_area(name, n, exc_pct=pct,
+                                     base_firing=draw(small), init=draw(small), **extra(draw))
+            continue
         spec = spec.with_recurrent_region(
             name, draw(st.integers(1, max_units)),
             sign=draw(st.sampled_from(["pos", "neg", "exc", "inhib"])),
             base_firing=draw(small), init=draw(small),
             parent_region=draw(st.sampled_from([None] + parents)) if parents else None,
             learnable_bias=draw(st.booleans()) if allow_learnable_bias else False,
+            **extra(draw),
         )
     for name in inp_names:
         spec = spec.with_input_region(name, draw(st.integers(1, max_input_units)),
                                       sign=draw(st.sampled_from(["pos", "neg"])))
-    kinds = st.sampled_from(["dense", "dense", "sparse", "zero", "absent"])
-    sparsity = st.floats(0.0, 1.0, allow_nan=False)
-    for src in rec_names:
-        for dst in rec_names:
-            kind = draw(kinds)
-            if kind != "absent":
-                spec = spec.with_recurrent_connection(
-                    src, dst, sparsity=draw(sparsity) if kind == "sparse" else None,
-                    zero_connection=kind == "zero")
-    for src in inp_names:
-        for dst in rec_names:
-            kind = draw(kinds)
-            if kind != "absent":
-                spec = spec.with_input_connection(
-                    src, dst, sparsity=draw(sparsity) if kind == "sparse" else None,
-                    zero_connection=kind == "zero")
+    kinds = ["dense", "dense", "sparse", "zero", "absent"]
+    if beyond_mrnntorch:
+        kinds += ["density", "mask", "frozen"]
+    sizes = {r.name: r.num_units for r in spec.recurrent_regions + spec.input_regions}
+    # E/I areas are connected through their parent name, which expands to
+    # the children (filtered by routes); plain regions by their own name.
+    nodes = [n for n in rec_names if n in sizes or n in spec.parents]
+    for side, sources in (("recurrent", nodes), ("input", inp_names)):
+        add = spec.with_recurrent_connection if side == "recurrent" else spec.with_input_connection
+        for src in sources:
+            for dst in nodes:
+                kind = draw(st.sampled_from(kinds))
+                if kind == "absent":
+                    continue
+                fields = _connection_fields(draw, kind, src, dst, sizes)
+                if src in spec.parents or dst in spec.parents:
+                    fields.pop("mask", None)
+                    fields["routes"] = draw(st.lists(st.sampled_from(ROUTES), min_size=4,
+                                                     max_size=4, unique=True)
+                                            .flatmap(lambda r: st.integers(1, 4).map(
+                                                lambda k: r[:k])))
+                try:
+                    spec = add(src, dst, **fields)
+                except MRNNConfigError:  # routes matched no pair of populations
+                    continue
     return spec
 
 
+def _extra_region_fields(draw) -> dict:
+    return {"tau": draw(st.sampled_from([None, None, 20.0, 50.0, 100.0, 150.0])),
+            "learnable_tau": draw(st.booleans()),
+            "learnable_init": draw(st.booleans()),
+            "trainable": draw(st.sampled_from([True, True, False]))}
+
+
+def _connection_fields(draw, kind, src, dst, sizes) -> dict:
+    fields: dict = {}
+    if kind == "sparse":
+        fields["sparsity"] = draw(st.floats(0.0, 1.0, allow_nan=False))
+    elif kind == "zero":
+        fields["zero_connection"] = True
+    elif kind == "density":
+        fields["density"] = draw(st.floats(0.0, 1.0, allow_nan=False))
+    elif kind == "mask" and src in sizes and dst in sizes:
+        seed = draw(st.integers(0, 2**32 - 1))
+        fields["mask"] = np.random.default_rng(seed).integers(0, 2, (sizes[dst], sizes[src]))
+    elif kind == "frozen":
+        fields["trainable"] = False
+    return fields
+
+
 def dynamics_settings(kind: str | None = None, spectral_radius: bool = False,
-                      batch_first: bool | None = None):
-    """Draw :class:`Dynamics` (all activations, both constraints, both layouts)."""
+                      batch_first: bool | None = None, balance_ei: bool = False):
+    """Draw :class:`Dynamics` (all activations, both constraints, both layouts;
+    ``balance_ei=True`` also draws the balanced E/I initialisation flag)."""
     return st.builds(
         Dynamics,
         kind=st.sampled_from(["leaky", "elman"]) if kind is None else st.just(kind),
@@ -106,6 +154,7 @@ def dynamics_settings(kind: str | None = None, spectral_radius: bool = False,
         inp_constrained=st.booleans(),
         batch_first=st.booleans() if batch_first is None else st.just(batch_first),
         spectral_radius=st.one_of(st.none(), st.floats(0.5, 1.5)) if spectral_radius else st.none(),
+        balance_ei=st.booleans() if balance_ei else st.just(False),
     )
 
 
