@@ -203,6 +203,25 @@ def describe_readout(readout: ReadoutSpec, in_units: int) -> str:
     return text + (", dale=True" if readout.dale else "") + ("" if readout.bias else ", bias=False")
 
 
+def check_checkpoint_readout(spec: NetworkSpec, readout, params: Mapping) -> None:
+    """What :class:`mrnn_core.Checkpoint` checks of its ``readout`` field: a
+    :class:`ReadoutSpec` whose regions exist, with ``readout_W`` ``[O, n]`` and
+    ``readout_b`` ``[O]`` in ``params``."""
+    if not isinstance(readout, ReadoutSpec):
+        raise MRNNConfigError(
+            f"Checkpoint.readout: expected a ReadoutSpec or None, got {type(readout).__name__}")
+    n = readout_units(spec, readout).size
+    for key, shape in zip(READOUT_KEYS, ((readout.out_features, n), (readout.out_features,))):
+        if key not in params:
+            raise MRNNConfigError(
+                f"Checkpoint.params: missing {key!r}, expected shape {shape} since "
+                f"Checkpoint.readout is set")
+        if params[key].shape != shape:
+            raise MRNNConfigError(
+                f"Checkpoint.params[{key!r}]: expected shape {shape} for the readout of "
+                f"{readout.regions!r}, got {params[key].shape}")
+
+
 def checkpoint_with_readout(checkpoint, readout: ReadoutSpec, W, b=None,
                             built_for: NetworkSpec | None = None):
     """A copy of ``checkpoint`` that also holds this readout (spec and arrays, float64).
