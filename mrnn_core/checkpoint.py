@@ -19,10 +19,12 @@ from .connectivity import (Connectivity, Streams, build_connectivity,
 from .dynamics import Dynamics
 from .errors import MRNNConfigError
 from .init import PARAM_NAMES, initial_params
+from .readout import ReadoutSpec, check_checkpoint_readout
 from .spec import NetworkSpec
 
 FORMAT_VERSION = 1
 _META_KEYS = ("__format_version__", "__spec__", "__dynamics__")
+_READOUT_META = "__readout__"  # present only when the checkpoint holds a readout
 
 
 def _expected_shapes(spec: NetworkSpec) -> dict[str, tuple[int, ...]]:
@@ -43,13 +45,16 @@ class Checkpoint:
     - `params`: a read-only mapping of named numpy arrays; it must hold
       :data:`PARAM_NAMES` (``W_rec`` ``[H, H]``, ``W_inp`` ``[H, I]``, their
       masks and sign matrices, ``base_firing``, ``init`` and ``tau`` ``[H]``)
-      and may hold more (for example a readout's weights). A missing ``tau``
-      (older files) is filled from the spec and dynamics.
+      and may hold more. A missing ``tau`` (older files) is filled from the
+      spec and dynamics.
+    - `readout`: a :class:`mrnn_core.readout.ReadoutSpec` or ``None``; when
+      set, `params` holds its ``readout_W`` ``[O, n]`` and ``readout_b`` ``[O]``.
     """
 
     spec: NetworkSpec
     dynamics: Dynamics
     params: MappingProxyType = field(default_factory=dict)
+    readout: ReadoutSpec | None = None
 
     def __post_init__(self):
         if not isinstance(self.spec, NetworkSpec):
@@ -80,6 +85,8 @@ class Checkpoint:
                     f"Checkpoint.params[{key!r}]: expected shape {shape} for this network, "
                     f"got {params[key].shape}"
                 )
+        if self.readout is not None:
+            check_checkpoint_readout(self.spec, self.readout, params)
         object.__setattr__(self, "params", MappingProxyType(params))
 
     @classmethod
@@ -100,12 +107,14 @@ class Checkpoint:
                                         p["base_firing"], p["init"])
 
     def save(self, path) -> None:
-        """Write one ``.npz`` file: every array plus the spec and dynamics as JSON."""
+        """Write one ``.npz`` file: every array plus the spec, dynamics and readout as JSON."""
         meta = {
             "__format_version__": np.array(FORMAT_VERSION),
             "__spec__": np.array(json.dumps(spec_to_dict(self.spec))),
             "__dynamics__": np.array(json.dumps(self.dynamics.to_dict())),
         }
+        if self.readout is not None:
+            meta[_READOUT_META] = np.array(json.dumps(self.readout.to_dict()))
         with open(os.fspath(path), "wb") as f:
             np.savez(f, **meta, **dict(self.params))
 
@@ -134,5 +143,8 @@ class Checkpoint:
                 )
             spec = spec_from_dict(json.loads(str(data["__spec__"])), source=f"{path}[spec]")
             dynamics = Dynamics.from_dict(json.loads(str(data["__dynamics__"])))
-            params = {k: data[k] for k in data.files if k not in _META_KEYS}
-        return cls(spec, dynamics, params)
+            readout = None
+            if _READOUT_META in data.files:
+                readout = ReadoutSpec.from_dict(json.loads(str(data[_READOUT_META])))
+            params = {k: data[k] for k in data.files if k not in _META_KEYS + (_READOUT_META,)}
+        return cls(spec, dynamics, params, readout)
