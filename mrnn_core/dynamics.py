@@ -149,7 +149,7 @@ def uniform_alpha(tau, dynamics: Dynamics):
     if tau.size == 0:
         return dynamics.alpha
     if np.any(~np.isfinite(tau)) or np.any(tau <= 0):
-        bad = tau[~(np.isfinite(tau) & (tau > 0))][0]
+        bad = float(tau[~(np.isfinite(tau) & (tau > 0))][0])
         raise MRNNConfigError(f"tau: every time constant must be finite and > 0, got {bad!r}")
     if np.all(tau == tau.flat[0]):
         return dynamics.dt / float(tau.flat[0])

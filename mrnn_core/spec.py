@@ -78,7 +78,7 @@ def _check_mask(value, where: str) -> tuple[tuple[float, ...], ...]:
         )
     bad = a[(a != 0) & (a != 1)]
     if bad.size:
-        raise MRNNConfigError(f"{where}: mask entries must be 0 or 1, got {bad.flat[0]!r}")
+        raise MRNNConfigError(f"{where}: mask entries must be 0 or 1, got {float(bad.flat[0])!r}")
     return tuple(tuple(float(v) for v in row) for row in a)
 
 
