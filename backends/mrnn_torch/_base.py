@@ -20,6 +20,7 @@ from mrnn_core import (
     MRNNConfigError,
     NetworkSpec,
     Streams,
+    balance_ei,
     check_call_shapes,
     connectivity_from_arrays,
     describe,
@@ -30,6 +31,9 @@ from mrnn_core import (
     load_config,
     recurrent_structure,
     scale_to_spectral_radius,
+    trainable_masks,
+    uniform_alpha,
+    unit_tau,
 )
 
 from ._device import resolve_device, resolve_dtype
@@ -48,16 +52,28 @@ def _slices(regions) -> dict[str, slice]:
     return out
 
 
-def _bias_key(name: str) -> str:
+# Per-region trained vectors: quantity -> (spec flag, parameter-name prefix).
+_REGION_PARAMS = {"base_firing": ("learnable_bias", "base_firing_"),
+                  "init": ("learnable_init", "init_"),
+                  "log_tau": ("learnable_tau", "log_tau_")}
+
+
+def _param_key(what: str, name: str) -> str:
     # torch parameter names cannot hold '.', the state_dict separator
-    return "base_firing_" + name.replace(".", "_")
+    return _REGION_PARAMS[what][1] + name.replace(".", "_")
+
+
+def _bias_key(name: str) -> str:
+    return _param_key("base_firing", name)
 
 
 def _fill_missing_biases(module, state_dict, prefix, *_):
-    """A state_dict saved without the learnable biases (mRNNTorch never saved
-    them) loads strictly: the missing biases keep their current values."""
-    for key in module._bias_keys.values():
-        state_dict.setdefault(prefix + key, getattr(module, key).detach())
+    """A state_dict saved without the per-region parameters (mRNNTorch never
+    saved learnable biases; older mrnn files have no init or tau ones) loads
+    strictly: the missing ones keep their current values."""
+    for keys in (module._bias_keys, module._init_keys, module._tau_keys):
+        for key in keys.values():
+            state_dict.setdefault(prefix + key, getattr(module, key).detach())
 
 
 def _resync_after_load(module, incompatible_keys):
@@ -94,7 +110,10 @@ class mRNNBase(RegionHelpers, nn.Module):
     as mRNNTorch does; a side
     the config leaves unwired stays open for ``add_*`` calls and
     ``finalize_connectivity()``; pass False to keep both open), ``device`` (``None``: CUDA when available, else CPU);
-    keyword-only ``dt``, ``tau``, ``seed`` (masks and initial weights are drawn
+    keyword-only ``dt``, ``tau`` (the default time constant of regions that
+    set none), ``balance_ei`` (at finalisation, before spectral-radius
+    scaling, scale each unit's inhibitory recurrent weights so its expected
+    excitatory and inhibitory input cancel), ``seed`` (masks and initial weights are drawn
     by :mod:`mrnn_core` from it; ``None`` draws it from torch's RNG, so
     ``torch.manual_seed`` makes construction reproducible) and ``dtype``
     (default: torch's).
@@ -104,8 +123,23 @@ class mRNNBase(RegionHelpers, nn.Module):
     finalised); buffers ``W_rec_mask``, ``W_rec_sign_matrix`` ``[H, H]`` and
     ``W_inp_mask``, ``W_inp_sign_matrix`` ``[H, I]``, never trained; and a
     parameter ``base_firing_<region>`` ``[n]`` per region with
-    ``learnable_bias`` (``.`` in a region name becomes ``_``). A state_dict
-    without the bias keys (as mRNNTorch saves) still loads strictly.
+    ``learnable_bias``, ``init_<region>`` ``[n]`` per region with
+    ``learnable_init`` (its initial pre-activation, used when a call gives no
+    ``x0``/``h0``) and ``log_tau_<region>`` ``[n]`` per region with
+    ``learnable_tau`` (``tau = exp(log_tau)``, so it stays positive); ``.``
+    in a region name becomes ``_``. A state_dict without these keys (as
+    mRNNTorch saves) still loads strictly.
+
+    **Time constants:** ``model.tau`` ``[H]`` holds each unit's time constant
+    (its region's ``tau``, learned or fixed, else ``dynamics.tau``);
+    ``alpha = dt / tau`` per unit.
+
+    **Freezing:** a connection or region with ``trainable=False`` (from the
+    config, ``add_*(..., trainable=False)`` or :meth:`freeze`) gets exactly
+    zero gradient in its block of ``W_rec`` / ``W_inp``, so optimiser steps
+    leave it unchanged; weight decay, which acts on the raw parameter
+    whatever its gradient, still shrinks it (use a parameter group without
+    decay, or none, if that matters).
 
     Every matrix is ``[destination, source]``; ``H`` / ``I`` are the total
     recurrent units / input channels, regions in insertion order.
@@ -122,8 +156,8 @@ class mRNNBase(RegionHelpers, nn.Module):
     inp_constrained = _DynamicsField("inp_constrained")
     batch_first = _DynamicsField("batch_first")
     spectral_radius = _DynamicsField("spectral_radius")
+    balance_ei = _DynamicsField("balance_ei")
     dt = _DynamicsField("dt")
-    tau = _DynamicsField("tau")
     noise_level_act = sigma_recur = _DynamicsField("noise_level_act")
     noise_level_inp = sigma_input = _DynamicsField("noise_level_inp")
 
@@ -131,11 +165,12 @@ class mRNNBase(RegionHelpers, nn.Module):
                  noise_level_inp: float = 0.01, rec_constrained: bool = True,
                  inp_constrained: bool = True, batch_first: bool = True,
                  spectral_radius: float | None = None, config_finalize: bool = True,
-                 device=None, *, dt: float = 10.0, tau: float = 100.0, seed=None, dtype=None):
+                 device=None, *, dt: float = 10.0, tau: float = 100.0, seed=None, dtype=None,
+                 balance_ei: bool = False):
         super().__init__()
         self.dynamics = Dynamics(self._kind, activation, dt, tau, noise_level_act,
                                  noise_level_inp, rec_constrained, inp_constrained,
-                                 batch_first, spectral_radius)
+                                 batch_first, spectral_radius, balance_ei)
         self._device = resolve_device(device)
         self._dtype = resolve_dtype(dtype)
         spec = NetworkSpec() if config is None else load_config(config)
@@ -152,8 +187,11 @@ class mRNNBase(RegionHelpers, nn.Module):
         self.inp_dict: dict[str, InputRegion] = {}
         self.region_mask_dict: dict[str, torch.Tensor] = {}
         self._bias_keys: dict[str, str] = {}
+        self._init_keys: dict[str, str] = {}
+        self._tau_keys: dict[str, str] = {}
         self._spec = NetworkSpec()
         self._layout_cache = None
+        self._trainable_cache = self._tau_cache = None
         self.register_parameter("W_rec", None)
         self.register_parameter("W_inp", None)
         for name in _STRUCTURE:
@@ -187,9 +225,41 @@ class mRNNBase(RegionHelpers, nn.Module):
         return self.dynamics.activation
 
     @property
-    def alpha(self) -> float:
-        """``dt / tau`` (leaky); 1 for Elman."""
-        return self.dynamics.alpha
+    def tau(self) -> torch.Tensor:
+        """``[H]`` time constants (ms): each region's own ``tau`` (``exp(log_tau)``
+        where learned), else ``dynamics.tau``. Assigning a number sets
+        ``dynamics.tau``, the default of regions that set none."""
+        H = self.total_num_units
+        key = (self._spec, self.dynamics.tau, self._device, self._dtype)
+        if self._tau_cache is None or self._tau_cache[0] != key:
+            self._tau_cache = (key, self._tensor(unit_tau(self._spec, self.dynamics)))
+        fixed = self._tau_cache[1]
+        if not self._tau_keys:
+            return fixed
+        parts = [getattr(self, self._tau_keys[r.name]).exp() if r.name in self._tau_keys
+                 else fixed[rows]
+                 for r, rows in zip(self._spec.recurrent_regions,
+                                    _slices(self._spec.recurrent_regions).values())]
+        return torch.cat(parts) if parts else self._zeros(H)
+
+    @tau.setter
+    def tau(self, value) -> None:
+        self.dynamics = dataclasses.replace(self.dynamics, tau=value)
+
+    @property
+    def _own_tau(self) -> bool:
+        """Whether some region sets or learns its own time constant."""
+        return any(r.tau is not None or r.learnable_tau for r in self._spec.recurrent_regions)
+
+    @property
+    def alpha(self):
+        """``dt / tau``: a float when every unit shares one time constant
+        (always 1 for Elman), else ``[H]`` (differentiable where learned)."""
+        if self.dynamics.kind != "leaky" or not self._own_tau:
+            return self.dynamics.alpha
+        tau = self.tau
+        alpha = uniform_alpha(tau.detach().to("cpu", torch.float64).numpy(), self.dynamics)
+        return alpha if isinstance(alpha, float) else self.dynamics.dt / tau
 
     @property
     def hid_noise_const(self) -> float:
@@ -242,17 +312,47 @@ class mRNNBase(RegionHelpers, nn.Module):
         region = RecurrentRegion(r.num_units, r.base_firing, r.init, r.sign, r.parent_region,
                                  r.learnable_bias, self._device, dtype=self._dtype, name=r.name)
         self.region_dict[r.name] = region
-        if r.learnable_bias:
-            self._bias_keys[r.name] = _bias_key(r.name)
-            self.register_parameter(_bias_key(r.name), region.base_firing)
+        self._register_region_params(r, region)
+
+    def _register_region_params(self, r, region, keep_tau: bool = False) -> None:
+        """(Re)register region ``r``'s learnable bias, init and log tau as model parameters.
+
+        The bias and init parameters are the region's own tensors (made
+        parameters here); ``log_tau`` starts at ``log`` of the region's tau.
+        ``keep_tau`` keeps an existing ``log_tau`` (a region replaced by
+        ``model[name] = ...`` keeps what it learned).
+        """
+        for what, keys in (("base_firing", self._bias_keys), ("init", self._init_keys),
+                           ("log_tau", self._tau_keys)):
+            if what == "log_tau" and keep_tau:
+                continue
+            key = _param_key(what, r.name)
+            keys.pop(r.name, None)
+            self._parameters.pop(key, None)
+            if not getattr(r, _REGION_PARAMS[what][0]) or (what == "log_tau"
+                                                           and self._kind != "leaky"):
+                continue  # an Elman network has no time constant to learn
+            if what == "log_tau":
+                tau = self.dynamics.tau if r.tau is None else r.tau
+                value = nn.Parameter(torch.full((r.num_units,), tau, device=self._device,
+                                                dtype=self._dtype).log())
+            else:
+                value = getattr(region, what)
+                if not isinstance(value, nn.Parameter):
+                    value = nn.Parameter(value.detach().clone())
+                setattr(region, what, value)
+            keys[r.name] = key
+            self.register_parameter(key, value)
 
     def _check_bias_key(self, r) -> None:
-        key = _bias_key(r.name)
-        if r.learnable_bias and key in self._parameters:
-            raise MRNNConfigError(
-                f"recurrent region {r.name!r}: its learnable bias would be stored as {key!r}, "
-                f"which another region's bias already uses ('.' becomes '_'); rename one"
-            )
+        """Reject a region whose parameter names would clash with another region's."""
+        for what, (flag, _) in _REGION_PARAMS.items():
+            key = _param_key(what, r.name)
+            if getattr(r, flag) and key in self._parameters:
+                raise MRNNConfigError(
+                    f"recurrent region {r.name!r}: its {flag} parameter would be stored as "
+                    f"{key!r}, which another region already uses ('.' becomes '_'); rename one"
+                )
 
     def _set_spec(self, spec: NetworkSpec) -> None:
         self._spec = spec
@@ -284,7 +384,9 @@ class mRNNBase(RegionHelpers, nn.Module):
 
     def add_recurrent_region(self, name: str, num_units: int, sign: str = "pos",
                              base_firing=0.0, init=0.0, device=None,
-                             parent_region: str | None = None, learnable_bias: bool = False) -> None:
+                             parent_region: str | None = None, learnable_bias: bool = False,
+                             *, tau: float | None = None, learnable_tau: bool = False,
+                             learnable_init: bool = False, trainable: bool = True) -> None:
         """Append a recurrent region of ``num_units`` units (``H`` grows by that).
 
         ``sign`` (``pos``/``exc`` or ``neg``/``inhib``) is the sign of its
@@ -293,6 +395,12 @@ class mRNNBase(RegionHelpers, nn.Module):
         ``parent_region`` groups regions under one name; ``learnable_bias``
         makes ``b`` a trained parameter. ``device`` is accepted for mRNNTorch
         code and ignored: the model's device rules.
+
+        Beyond mRNNTorch: ``tau`` is the region's own time constant (ms; its
+        units then step with ``alpha = dt / tau``; ``None`` uses the model's
+        ``tau``); ``learnable_tau`` trains it per unit (as ``log_tau``);
+        ``learnable_init`` trains ``init``; ``trainable=False`` freezes every
+        weight into the region (its rows of ``W_rec`` and ``W_inp``).
         """
         call = f"add_recurrent_region({name!r})"
         self._check_open(call, "recurrent")
@@ -300,9 +408,37 @@ class mRNNBase(RegionHelpers, nn.Module):
                                         "regions must all be added before finalising it")
         spec = self._spec.with_recurrent_region(
             name, num_units, sign=sign, base_firing=plain(base_firing), init=plain(init),
-            parent_region=parent_region, learnable_bias=learnable_bias)
+            parent_region=parent_region, learnable_bias=learnable_bias, tau=tau,
+            learnable_tau=learnable_tau, learnable_init=learnable_init, trainable=trainable)
         self._check_bias_key(spec.recurrent_regions[-1])
         self._attach_recurrent(spec.recurrent_regions[-1])
+        self._set_spec(spec)
+
+    def add_ei_area(self, name: str, num_units: int, exc_pct: float = 0.8, **region_fields) -> None:
+        """Append an E/I area: regions ``<name>_exc`` (sign ``pos``,
+        ``round(exc_pct * num_units)`` units) and ``<name>_inh`` (sign ``neg``,
+        the rest), both with ``parent_region=name`` (nn4n's ``exc_pct``).
+
+        ``region_fields`` are :meth:`add_recurrent_region` keywords given to
+        both (``base_firing``/``init`` of ``num_units`` numbers are split).
+        Connections naming ``name`` expand to its two populations.
+        """
+        call = f"add_ei_area({name!r})"
+        self._check_open(call, "recurrent")
+        self._check_open(call, "input", "W_inp has one row per recurrent unit, so recurrent "
+                                        "regions must all be added before finalising it")
+        region_fields.pop("device", None)
+        for key in ("base_firing", "init"):
+            if key in region_fields:
+                region_fields[key] = plain(region_fields[key])
+        spec = self._spec.with_ei_area(name, num_units, exc_pct, **region_fields)
+        new = spec.recurrent_regions[len(self._spec.recurrent_regions):]
+        for r in new:
+            self._check_bias_key(r)
+        if _param_key("base_firing", new[0].name) == _param_key("base_firing", new[1].name):
+            raise MRNNConfigError(f"{call}: its regions' parameter names would clash; rename it")
+        for r in new:
+            self._attach_recurrent(r)
         self._set_spec(spec)
 
     def add_input_region(self, name: str, num_units: int, sign: str = "pos", device=None) -> None:
@@ -316,28 +452,81 @@ class mRNNBase(RegionHelpers, nn.Module):
         self._set_spec(spec)
 
     def add_recurrent_connection(self, src_region: str, dst_region: str,
-                                 sparsity: float | None = None, zero_connection: bool = False) -> None:
+                                 sparsity: float | None = None, zero_connection: bool = False,
+                                 *, density: float | None = None, mask=None,
+                                 trainable: bool = True, routes=None) -> None:
         """Declare the projection ``src_region -> dst_region`` between recurrent regions.
 
         ``sparsity`` ``s`` is the fraction of each source unit's weights
         removed (``ceil(s * n_dst)`` per column; mRNNTorch's behaviour);
         ``None`` is dense. Masks and weights are drawn at finalisation.
+
+        Beyond mRNNTorch: ``density`` ``p`` keeps each entry independently
+        with probability ``p`` (nn4n's rule); ``mask`` is an explicit 0/1
+        block ``[n_dst, n_src]`` (array-like or tensor); at most one of
+        ``sparsity``, ``density`` and ``mask``. ``trainable=False`` freezes
+        the block. A parent name (an E/I area) on either side declares one
+        connection per pair of its regions; ``routes`` (some of ``"E->E"``,
+        ``"E->I"``, ``"I->E"``, ``"I->I"``; default all) keeps the pairs
+        whose source and destination signs match.
         """
         self._check_open(f"add_recurrent_connection({src_region!r}, {dst_region!r})", "recurrent")
-        spec = self._spec.with_recurrent_connection(src_region, dst_region, sparsity, zero_connection)
-        self.region_dict[src_region].add_connection(
-            dst_region, self.region_dict[dst_region].num_units, zero_connection=zero_connection)
+        spec = self._spec.with_recurrent_connection(
+            src_region, dst_region, sparsity, zero_connection, density=density, mask=mask,
+            trainable=trainable, routes=routes)
+        self._attach_connections(self.region_dict, spec.recurrent_connections,
+                                 len(self._spec.recurrent_connections))
         self._set_spec(spec)
 
     def add_input_connection(self, src_region: str, dst_region: str,
-                             sparsity: float | None = None, zero_connection: bool = False) -> None:
+                             sparsity: float | None = None, zero_connection: bool = False,
+                             *, density: float | None = None, mask=None,
+                             trainable: bool = True, routes=None) -> None:
         """Declare the projection from input region ``src_region`` to recurrent
-        region ``dst_region``; ``sparsity`` as in :meth:`add_recurrent_connection`."""
+        region (or parent) ``dst_region``; the other arguments as in
+        :meth:`add_recurrent_connection` (``routes`` filters by the
+        destination's sign: ``"E->E"``/``"I->E"`` reach excitatory regions)."""
         self._check_open(f"add_input_connection({src_region!r}, {dst_region!r})", "input")
-        spec = self._spec.with_input_connection(src_region, dst_region, sparsity, zero_connection)
-        self.inp_dict[src_region].add_connection(
-            dst_region, self.region_dict[dst_region].num_units, zero_connection=zero_connection)
+        spec = self._spec.with_input_connection(
+            src_region, dst_region, sparsity, zero_connection, density=density, mask=mask,
+            trainable=trainable, routes=routes)
+        self._attach_connections(self.inp_dict, spec.input_connections,
+                                 len(self._spec.input_connections))
         self._set_spec(spec)
+
+    def _attach_connections(self, sources, connections, start: int) -> None:
+        """Placeholder region connections for ``connections[start:]`` (the new ones)."""
+        for c in connections[start:]:
+            sources[c.src_region].add_connection(
+                c.dst_region, self.region_dict[c.dst_region].num_units,
+                zero_connection=c.zero_connection)
+
+    # freezing ----------------------------------------------------------------
+
+    def freeze(self, *targets):
+        """Freeze projections: their weights get exactly zero gradient.
+
+        A target is a recurrent region or parent name (every projection into
+        it, recurrent and input; later connections into it are frozen too) or
+        a ``(src, dst)`` pair of names (parents expand). Works before and
+        after finalising. **Returns:** the model (changed in place).
+        """
+        self._set_spec(self._spec.with_frozen(*targets))
+        return self
+
+    def unfreeze(self, *targets):
+        """Undo :meth:`freeze` for ``targets`` (same forms). **Returns:** the model."""
+        self._set_spec(self._spec.with_trainable(*targets, trainable=True))
+        return self
+
+    def _trainable(self):
+        """``(T_rec [H, H], T_inp [H, I])`` 0/1 tensors, each ``None`` when all ones."""
+        key = (self._spec, self._device, self._dtype)
+        if self._trainable_cache is None or self._trainable_cache[0] != key:
+            T = [self._tensor(m) if not np.all(m == 1) else None
+                 for m in trainable_masks(self._spec)]
+            self._trainable_cache = (key, *T)
+        return self._trainable_cache[1:]
 
     # finalising --------------------------------------------------------------
 
@@ -348,16 +537,19 @@ class mRNNBase(RegionHelpers, nn.Module):
 
     def finalize_rec_connectivity(self) -> None:
         """Draw ``W_rec``'s mask, signs and initial weights (undeclared blocks
-        zero); then scale to ``spectral_radius`` if set. A no-op once done."""
+        zero); then balance E/I input if ``balance_ei`` and scale to
+        ``spectral_radius`` if set. A no-op once done."""
         if self.rec_finalized:
             return
         streams = Streams.from_seed(self.seed)
         mask, sign = recurrent_structure(self._spec, streams.recurrent_mask)
         W = init_recurrent_weight(self._spec, self.dynamics.rec_constrained,
                                   streams.recurrent_weight)
+        eff = lambda W: effective_weight(W, mask, sign, self.dynamics.rec_constrained)  # noqa: E731
+        if self.dynamics.balance_ei:
+            W = balance_ei(W, eff(W))
         if self.dynamics.spectral_radius is not None:
-            W_eff = effective_weight(W, mask, sign, self.dynamics.rec_constrained)
-            W = scale_to_spectral_radius(W, W_eff, self.dynamics.spectral_radius)
+            W = scale_to_spectral_radius(W, eff(W), self.dynamics.spectral_radius)
         self._set_recurrent(W, mask, sign)
 
     def finalize_inp_connectivity(self) -> None:
@@ -388,6 +580,8 @@ class mRNNBase(RegionHelpers, nn.Module):
         every recurrent region; undeclared ones are zero connections)."""
         for name, key in self._bias_keys.items():
             self.region_dict[name].base_firing = getattr(self, key)
+        for name, key in self._init_keys.items():
+            self.region_dict[name].init = getattr(self, key)
         rows = _slices(self._spec.recurrent_regions)
         sides = []
         if self.rec_finalized:
@@ -423,6 +617,7 @@ class mRNNBase(RegionHelpers, nn.Module):
             region._apply(fn)
         self._refresh_region_masks()
         self._sync_regions()
+        self._trainable_cache = self._tau_cache = None
         return self
 
     def __setstate__(self, state):
@@ -441,23 +636,48 @@ class mRNNBase(RegionHelpers, nn.Module):
 
     @property
     def initial_condition(self) -> torch.Tensor:
-        """The initial pre-activation ``[H]``: every region's ``init``, in order."""
+        """The initial pre-activation ``[H]``: every region's ``init`` (a
+        parameter where ``learnable_init``), in order."""
         parts = [r.init for r in self.region_dict.values()]
         return torch.cat(parts) if parts else self._zeros(0)
+
+    def _default_state(self, inp, stim_input) -> torch.Tensor:
+        """``initial_condition`` for a call without ``x0``/``h0``: ``[B, H]``
+        for batched inputs (an expanded view, so gradients reach a learnable
+        init), ``[H]`` for unbatched ones."""
+        ref = inp if inp is not None else stim_input
+        init = self.initial_condition
+        if ref is None or ref.dim() != 3:
+            return init
+        batch = ref.shape[0] if self.dynamics.batch_first else ref.shape[1]
+        return init.expand(batch, init.shape[0])
 
     def batched_initial_condition(self, batch_size: int):
         raise NotImplementedError
 
     def _params(self) -> dict[str, torch.Tensor]:
-        """The named tensors :func:`mrnn_torch.simulate` takes."""
-        return {"W_rec": self.W_rec, "W_rec_mask": self.W_rec_mask,
-                "W_rec_sign_matrix": self.W_rec_sign_matrix, "W_inp": self.W_inp,
-                "W_inp_mask": self.W_inp_mask, "W_inp_sign_matrix": self.W_inp_sign_matrix,
-                "base_firing": self.tonic_inp}
+        """The named tensors :func:`mrnn_torch.simulate` takes.
+
+        Frozen blocks enter as ``W * T + W.detach() * (1 - T)`` (``T`` the
+        0/1 trainable mask): the same numbers, zero gradient where ``T = 0``.
+        ``tau`` is included only when some region sets its own (else the
+        scalar ``dynamics.alpha`` applies, with no per-call check).
+        """
+        T_rec, T_inp = self._trainable()
+        frozen = lambda W, T: W if T is None or W is None else W * T + W.detach() * (1 - T)  # noqa: E731
+        params = {"W_rec": frozen(self.W_rec, T_rec), "W_rec_mask": self.W_rec_mask,
+                  "W_rec_sign_matrix": self.W_rec_sign_matrix, "W_inp": frozen(self.W_inp, T_inp),
+                  "W_inp_mask": self.W_inp_mask, "W_inp_sign_matrix": self.W_inp_sign_matrix,
+                  "base_firing": self.tonic_inp}
+        if self._own_tau:
+            params["tau"] = self.tau
+        return params
 
     def _hid_noise(self, batch_size: int) -> torch.Tensor:
-        """``c_x * eps``, ``eps`` standard normal ``[B, H]``."""
-        return self.hid_noise_const * torch.randn(
+        """``c_x * eps``, ``eps`` standard normal ``[B, H]`` (``c_x`` per unit
+        when regions have their own time constants)."""
+        c_x = self.dynamics.hid_noise_vector(self.alpha)
+        return c_x * torch.randn(
             batch_size, self.total_num_units, device=self._device, dtype=self._dtype)
 
     def _inp_noise(self, batch_size: int) -> torch.Tensor:
@@ -486,6 +706,8 @@ class mRNNBase(RegionHelpers, nn.Module):
         """The forward pass of both subclasses: draw noise if asked, then simulate.
         Given ``eps_x`` / ``eps_u`` are used as they are."""
         self._check_finalised("both", "a forward pass")
+        if state is None:
+            state = self._default_state(inp, stim_input)
         if noise and (eps_x is None or eps_u is None):
             drawn_x, drawn_u = self._noise_draws(inp, state, stim_input)
             eps_x = drawn_x if eps_x is None else eps_x
@@ -510,8 +732,9 @@ class mRNNBase(RegionHelpers, nn.Module):
 
         The replacement keeps the model's connectivity (its connections are
         the model's); its own ``base_firing``, ``init``, ``parent_region`` and
-        ``learnable_bias`` take effect. Its sign may change only while that
-        side is not finalised.
+        ``learnable_bias`` take effect (the model's ``tau``, ``learnable_tau``,
+        ``learnable_init`` and ``trainable`` for ``name`` stay). Its sign may
+        change only while that side is not finalised.
         """
         recurrent = name in self.region_dict
         old = self[name]
@@ -544,11 +767,7 @@ class mRNNBase(RegionHelpers, nn.Module):
             spec = dataclasses.replace(self._spec, input_regions=regions)
         region.to(device=self._device, dtype=self._dtype)
         if recurrent:
-            self._bias_keys.pop(name, None)
-            self._parameters.pop(_bias_key(name), None)
-            if region.learnable_bias:
-                self._bias_keys[name] = _bias_key(name)
-                self.register_parameter(_bias_key(name), region.base_firing)
+            self._register_region_params(new, region, keep_tau=True)
         region.name, region.connections = name, old.connections
         (self.region_dict if recurrent else self.inp_dict)[name] = region
         self._set_spec(spec)
@@ -559,11 +778,26 @@ class mRNNBase(RegionHelpers, nn.Module):
     def to_checkpoint(self) -> Checkpoint:
         """The model as a :class:`mrnn_core.Checkpoint`: spec, dynamics and
         float64 numpy copies of every array (``base_firing`` is the current,
-        possibly learned, bias; ``init`` the initial condition)."""
+        possibly learned, bias; ``init`` the initial condition, ``tau`` the
+        ``[H]`` time constants, both possibly learned).
+
+        With learnable time constants it also holds ``log_tau`` ``[H]`` (the
+        learned parameter; ``log(tau)`` elsewhere), so that
+        :meth:`from_checkpoint` restores the parameter exactly
+        (``log(exp(v))`` need not give back ``v`` to the last bit).
+        """
         self._check_finalised("both", "a checkpoint")
         as_numpy = lambda t: t.detach().to("cpu", torch.float64).numpy()  # noqa: E731
         params = {k: as_numpy(v) for k, v in self._params().items()}
+        params["W_rec"], params["W_inp"] = as_numpy(self.W_rec), as_numpy(self.W_inp)
         params["init"] = as_numpy(self.initial_condition)
+        params["tau"] = as_numpy(self.tau)
+        if self._tau_keys:
+            log_tau = np.log(params["tau"])
+            for name, rows in _slices(self._spec.recurrent_regions).items():
+                if name in self._tau_keys:
+                    log_tau[rows] = as_numpy(getattr(self, self._tau_keys[name]))
+            params["log_tau"] = log_tau
         return Checkpoint(self._spec, self.dynamics, params)
 
     @classmethod
@@ -593,11 +827,19 @@ class mRNNBase(RegionHelpers, nn.Module):
         p = ckpt.params
         model._set_recurrent(p["W_rec"], p["W_rec_mask"], p["W_rec_sign_matrix"])
         model._set_input(p["W_inp"], p["W_inp_mask"], p["W_inp_sign_matrix"])
+        tau = model._tensor(p["tau"])
+        log_tau = tau.log()
+        if "log_tau" in p and np.shape(p["log_tau"]) == tuple(tau.shape):
+            # The exact learned parameter, wherever it still gives this tau.
+            saved = model._tensor(p["log_tau"])
+            log_tau = torch.where(saved.exp() == tau, saved, log_tau)
         with torch.no_grad():
             for name, rows in _slices(ckpt.spec.recurrent_regions).items():
                 region = model.region_dict[name]
                 region.base_firing.copy_(model._tensor(p["base_firing"][rows]))
                 region.init.copy_(model._tensor(p["init"][rows]))
+                if name in model._tau_keys:
+                    getattr(model, model._tau_keys[name]).copy_(log_tau[rows])
         return model
 
     def extra_repr(self) -> str:

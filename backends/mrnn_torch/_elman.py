@@ -14,7 +14,9 @@ class ElmanmRNN(mRNNBase):
         h[t+1] = f(x[t+1])
 
     Noise has standard deviation ``sigma`` directly (mRNNTorch's Elman noise
-    path failed; SEMANTICS.md section 4).
+    path failed; SEMANTICS.md section 4). A region's ``tau`` and
+    ``learnable_tau`` have no effect here (no ``log_tau`` parameter is made),
+    so one spec serves both models.
     """
 
     _kind = "elman"
@@ -23,20 +25,21 @@ class ElmanmRNN(mRNNBase):
                  noise_level_inp: float = 0.01, rec_constrained: bool = True,
                  inp_constrained: bool = True, batch_first: bool = True,
                  spectral_radius: float | None = None, config_finalize: bool = True,
-                 device=None, *, seed=None, dtype=None):
+                 device=None, *, seed=None, dtype=None, balance_ei: bool = False):
         super().__init__(config, activation, noise_level_act, noise_level_inp, rec_constrained,
                          inp_constrained, batch_first, spectral_radius, config_finalize, device,
-                         seed=seed, dtype=dtype)
+                         seed=seed, dtype=dtype, balance_ei=balance_ei)
 
     def batched_initial_condition(self, batch_size: int) -> torch.Tensor:
         """``h0`` ``[B, H]``: ``initial_condition`` repeated per trial (not activated)."""
         return self.initial_condition.unsqueeze(0).repeat(batch_size, 1)
 
-    def forward(self, inp: torch.Tensor | None, h0: torch.Tensor,
+    def forward(self, inp: torch.Tensor | None, h0: torch.Tensor | None = None,
                 stim_input: torch.Tensor | None = None, noise: bool = False,
                 W_rec: torch.Tensor | None = None, *, eps_x: torch.Tensor | None = None,
                 eps_u: torch.Tensor | None = None) -> torch.Tensor:
-        """Run ``T`` steps from ``h0`` ``[B, H]``; arguments as :meth:`mRNN.forward`.
+        """Run ``T`` steps from ``h0`` ``[B, H]`` (default: ``initial_condition``
+        for every trial); arguments as :meth:`mRNN.forward`.
 
         **Returns:** ``hs`` ``[B, T, H]`` (``batch_first``) or ``[T, B, H]``.
         """

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 from collections.abc import Mapping
 
 import torch
@@ -28,6 +29,7 @@ from mrnn_core import (
     check_activation,
     check_call_shapes,
     effective_weight,
+    uniform_alpha,
 )
 
 from ._blocks import RECURRENCE_MODES, choose_plan
@@ -92,25 +94,89 @@ def _time_major(a, batch_first: bool, batched: bool):
 _unsafe_view = torch.ops.aten._unsafe_view
 
 
-def _drive(W_inp_eff, b, dynamics: Dynamics, u, s, eps_x, eps_u, scale: float = 1.0):
+def _alpha(params: Mapping, dynamics: Dynamics):
+    """alpha of the leaky update: a Python float, or an ``[H]`` tensor.
+
+    ``dt / params["tau"]`` when params hold per-unit time constants, else
+    ``dynamics.alpha``; Elman 1. Equal time constants that need no gradient
+    give the float (:func:`mrnn_core.uniform_alpha`), so such a network runs
+    the scalar code and matches a scalar-tau network bit for bit. A tau that
+    requires grad (learned) always stays a tensor. Reading a new tensor's
+    values synchronises with its device; models pass ``tau`` only when some
+    region sets its own.
+    """
+    if dynamics.kind != "leaky":
+        return 1.0
+    tau = params.get("tau") if hasattr(params, "get") else None
+    if tau is None:
+        return dynamics.alpha
+    if not isinstance(tau, torch.Tensor):
+        tau = torch.as_tensor(tau, dtype=params["W_rec"].dtype, device=params["W_rec"].device)
+    H = params["W_rec"].shape[0]
+    if tuple(tau.shape) != (H,):
+        raise MRNNConfigError(
+            f"params['tau']: expected one time constant per unit, shape ({H},), "
+            f"got shape {tuple(tau.shape)}")
+    if not tau.requires_grad and not _under_transform(tau):
+        a = _uniform_alpha(tau, dynamics)
+        if a is not None:
+            return a
+    return dynamics.dt / tau
+
+
+_UNIFORM: dict[int, tuple] = {}
+
+
+def _uniform_alpha(tau, dynamics: Dynamics):
+    """:func:`mrnn_core.uniform_alpha` of a tensor if it is a float, else None.
+
+    Remembered per tensor while it is alive and unmodified (a model passes
+    the same fixed ``tau`` tensor every call), so the device is read once.
+    """
+    key = id(tau)
+    try:
+        stamp = (tau._version, dynamics.dt, dynamics.kind)
+    except RuntimeError:  # inference tensors keep no version counter
+        stamp = None
+    hit = _UNIFORM.get(key)
+    if stamp is not None and hit is not None and hit[0]() is tau and hit[1] == stamp:
+        return hit[2]
+    a = uniform_alpha(tau.detach().to("cpu", torch.float64).numpy(), dynamics)
+    a = a if isinstance(a, float) else None
+    if stamp is not None:
+        _UNIFORM[key] = (weakref.ref(tau, lambda _ref, key=key: _UNIFORM.pop(key, None)), stamp, a)
+    return a
+
+
+def _drive(W_inp_eff, b, dynamics: Dynamics, u, s, eps_x, eps_u, scale=1.0, c_x=None):
     """``scale`` times the ``[T, B, H]`` drive of every step, from time-major ``[T, B, .]`` tensors.
 
-    One fresh, contiguous tensor that is not a view (the fused recurrence
-    overwrites it): a single ``addmm`` forms ``scale (u W^T + b)``, reshaped
-    with ``_unsafe_view`` (``reshape`` would return a view of the 2-D
-    result), and noise and stimulus are added into it in place, which
-    autograd allows because ``addmm`` does not keep its output for backward.
+    ``scale`` and ``c_x`` (default ``dynamics.hid_noise_const``) are floats or
+    ``[H]`` tensors (per-unit alpha). One fresh, contiguous tensor that is not
+    a view (the fused recurrence overwrites it): a single ``addmm`` forms
+    ``scale (u W^T + b)``, reshaped with ``_unsafe_view`` (``reshape`` would
+    return a view of the 2-D result), and noise and stimulus are added into
+    it in place, which autograd allows because ``addmm`` does not keep its
+    output for backward.
     """
+    c_x = dynamics.hid_noise_const if c_x is None else c_x
+    vector = isinstance(scale, torch.Tensor)
+    s0 = 1.0 if vector else scale
     if eps_u is not None:
         u = torch.add(u, eps_u, alpha=dynamics.inp_noise_const)
     H, I = W_inp_eff.shape
     rows = math.prod(u.shape[:-1])  # not -1: I may be 0
-    drive = torch.addmm(b, u.reshape(rows, I), W_inp_eff.T, beta=scale, alpha=scale)
+    drive = torch.addmm(b, u.reshape(rows, I), W_inp_eff.T, beta=s0, alpha=s0)
     drive = _unsafe_view(drive, (*u.shape[:-1], H))
     if eps_x is not None:
-        drive.add_(eps_x, alpha=scale * dynamics.hid_noise_const)
+        if isinstance(c_x, torch.Tensor):
+            drive.addcmul_(eps_x, c_x)
+        else:
+            drive.add_(eps_x, alpha=s0 * c_x)
     if s is not None:
-        drive.add_(s, alpha=scale)
+        drive.add_(s, alpha=s0)
+    if vector:
+        drive.mul_(scale)
     return drive
 
 
@@ -119,8 +185,9 @@ def input_drive(params: Mapping, dynamics: Dynamics, inp, *, stim_input=None,
     """Everything a step adds besides the recurrent term, for all steps at once.
 
     ``drive_t = W_inp_eff (u_t + c_u eps_u_t) + b + c_x eps_x_t + s_t`` with
-    ``c_x = dynamics.hid_noise_const``, ``c_u = dynamics.inp_noise_const`` and
-    ``b = params["base_firing"]``.
+    ``c_x = dynamics.hid_noise_vector(alpha)`` (``dynamics.hid_noise_const``
+    unless ``params["tau"]`` makes alpha per unit; then ``c_x`` is ``[H]``),
+    ``c_u = dynamics.inp_noise_const`` and ``b = params["base_firing"]``.
 
     **Arguments:** ``inp`` ``[B, T, I]`` if ``dynamics.batch_first`` else
     ``[T, B, I]`` (``None`` for zero input when ``stim_input`` gives ``T``);
@@ -134,16 +201,18 @@ def input_drive(params: Mapping, dynamics: Dynamics, inp, *, stim_input=None,
                              inp=_shape(inp), stim_input=_shape(stim_input),
                              eps_x=_shape(eps_x), eps_u=_shape(eps_u))
     _, W_inp_eff = effective_weights(params, dynamics)
-    return _drive_for_call(params, dynamics, W_inp_eff, call, inp, stim_input, eps_x, eps_u)
+    return _drive_for_call(params, dynamics, W_inp_eff, call, inp, stim_input, eps_x, eps_u,
+                           _alpha(params, dynamics))
 
 
-def _drive_for_call(params, dynamics, W_inp_eff, call, inp, stim_input, eps_x, eps_u):
+def _drive_for_call(params, dynamics, W_inp_eff, call, inp, stim_input, eps_x, eps_u, alpha):
     tm = functools.partial(_time_major, batch_first=dynamics.batch_first, batched=call.batched)
     u = tm(inp)
     if u is None:
         u = W_inp_eff.new_zeros(call.steps, call.batch, W_inp_eff.shape[1])
+    c_x = dynamics.hid_noise_vector(alpha)
     return _drive(W_inp_eff, params["base_firing"], dynamics, u, tm(stim_input),
-                  tm(eps_x), tm(eps_u))
+                  tm(eps_x), tm(eps_u), c_x=c_x)
 
 
 def _step(f, alpha, leaky: bool, W_rec_T, state, drive_t):
@@ -153,23 +222,28 @@ def _step(f, alpha, leaky: bool, W_rec_T, state, drive_t):
     return x, f(x)
 
 
-def step(dynamics: Dynamics, W_rec_eff, state, drive_t):
+def step(dynamics: Dynamics, W_rec_eff, state, drive_t, *, tau=None):
     """One update of ``state = (x, h)``, each ``[B, H]`` (or ``[H]``; Elman reads only ``h``).
 
     Leaky: ``x' = x + alpha * (-x + W_rec_eff h + drive_t)``; Elman:
     ``x' = W_rec_eff h + drive_t``; then ``h' = f(x')``. With ``drive_t``
     from :func:`input_drive` this is SEMANTICS.md's update (the stimulus of
-    the leaky model enters as ``alpha * s_t``).
+    the leaky model enters as ``alpha * s_t``). ``alpha = dt / tau``
+    elementwise when ``tau`` ``[H]`` (``params["tau"]``) is given, else
+    ``dynamics.alpha``.
 
     **Returns:** ``(x', h')``.
     """
     f = get_activation(dynamics.activation)
+    alpha = dynamics.alpha
+    if tau is not None:
+        alpha = _alpha({"tau": tau, "W_rec": W_rec_eff}, dynamics)
     x, h = state
     unbatched = h.dim() == 1
     if unbatched:  # Elman ignores x, so it may be None there
         x = None if x is None else x.unsqueeze(0)
         h, drive_t = h.unsqueeze(0), drive_t.unsqueeze(0)
-    x, h = _step(f, dynamics.alpha, dynamics.kind == "leaky", W_rec_eff.T, (x, h), drive_t)
+    x, h = _step(f, alpha, dynamics.kind == "leaky", W_rec_eff.T, (x, h), drive_t)
     return (x[0], h[0]) if unbatched else (x, h)
 
 
@@ -192,7 +266,10 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
     **Arguments:**
 
     - `params`: named tensors ``W_rec`` ``[H, H]``, ``W_inp`` ``[H, I]``, their
-      ``*_mask`` and ``*_sign_matrix``, and ``base_firing`` ``[H]``.
+      ``*_mask`` and ``*_sign_matrix``, ``base_firing`` ``[H]`` and optionally
+      ``tau`` ``[H]`` (per-unit time constants: ``alpha = dt / tau``
+      elementwise and the hidden noise constant per unit; equal entries give
+      exactly the scalar results; without it ``dynamics.alpha``).
     - `dynamics`: a :class:`mrnn_core.Dynamics`; ``kind`` picks the update.
     - `inp`: ``[B, T, I]`` if ``batch_first`` else ``[T, B, I]``, or ``[T, I]``
       unbatched; ``None`` means zero input (needs ``stim_input`` for ``T``).
@@ -210,11 +287,13 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
       multiplying only the mask's nonzero blocks (not with ``W_rec=``);
       ``"autograd"`` is a plain per-step loop that autograd records, needed for
       double backward (``create_graph=True``). Under ``torch.func`` transforms
-      ``"auto"`` uses the plain loop by itself.
+      ``"auto"`` uses the plain loop by itself, and also when ``params["tau"]``
+      requires grad (a learned time constant; ``"dense"``/``"blocks"`` are
+      then an error).
 
     Leaky: ``x_{t+1} = x_t + alpha (-x_t + W_rec_eff h_t + W_inp_eff (u_t + c_u eps_u)
-    + b + c_x eps_x) + alpha s_t``; Elman: ``x_{t+1} = W_rec_eff h_t + W_inp_eff
-    (u_t + c_u eps_u) + b + c_x eps_x + s_t``; ``h_{t+1} = f(x_{t+1})``.
+    + b + c_x eps_x) + alpha s_t`` (``alpha``, ``c_x`` scalars or ``[H]``); Elman:
+    ``x_{t+1} = W_rec_eff h_t + W_inp_eff (u_t + c_u eps_u) + b + c_x eps_x + s_t``; ``h_{t+1} = f(x_{t+1})``.
 
     **Returns:** ``(xs, hs)`` for leaky, ``hs`` for Elman: the ``T`` states
     after each update, in the output layout (``[B, T, H]`` if ``batch_first``).
@@ -242,12 +321,20 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
     else:
         W_inp_eff = effective_weight(params["W_inp"], params["W_inp_mask"],
                                      params["W_inp_sign_matrix"], dynamics.inp_constrained)
-    if recurrence != "autograd" and call.steps > 0 and not _under_transform(W_rec, W_inp_eff, state, h0, inp,
-                                                         stim_input, eps_x, eps_u):
+    alpha = _alpha(params, dynamics)
+    learned_tau = isinstance(alpha, torch.Tensor) and alpha.requires_grad
+    if learned_tau and recurrence in ("dense", "blocks"):
+        raise MRNNConfigError(
+            f"recurrence={recurrence!r}: params['tau'] requires grad (a learned time constant), "
+            f"which only the autograd loop differentiates; expected recurrence='auto' or "
+            f"'autograd', got {recurrence!r}")
+    if (recurrence != "autograd" and call.steps > 0 and not learned_tau
+            and not _under_transform(W_rec, W_inp_eff, state, h0, inp, stim_input, eps_x, eps_u)):
         plan = choose_plan(recurrence, params["W_rec_mask"], H, override)
         return _simulate_fused(params, dynamics, W_rec, W_inp_eff, call, plan, f, inp, state,
-                               h0, stim_input, eps_x, eps_u)
-    drive = _drive_for_call(params, dynamics, W_inp_eff, call, inp, stim_input, eps_x, eps_u)
+                               h0, stim_input, eps_x, eps_u, alpha)
+    drive = _drive_for_call(params, dynamics, W_inp_eff, call, inp, stim_input, eps_x, eps_u,
+                            alpha)
 
     x = state if call.batched else state.unsqueeze(0)
     if not leaky:
@@ -256,7 +343,7 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
         h = f(x)
     else:
         h = h0 if call.batched else h0.unsqueeze(0)
-    W_rec_T, alpha = W_rec.T, dynamics.alpha
+    W_rec_T = W_rec.T
     xs, hs = [], []
     for drive_t in drive.unbind(0):
         x, h = _step(f, alpha, leaky, W_rec_T, (x, h), drive_t)
@@ -274,11 +361,13 @@ def _under_transform(*tensors) -> bool:
 
 
 def _simulate_fused(params, dynamics, W_rec, W_inp_eff, call, plan, f, inp, state, h0,
-                    stim_input, eps_x, eps_u):
+                    stim_input, eps_x, eps_u, alpha):
     """:func:`simulate` through :class:`~._fused.Recurrence`, in the call's own layout.
 
     The drive keeps the caller's layout (``[B, T, H]`` when ``batch_first``),
-    so neither it nor the outputs are ever transposed or copied.
+    so neither it nor the outputs are ever transposed or copied. A per-unit
+    ``alpha`` ``[H]`` is folded in once: the rows of ``W_rec`` and the drive
+    are scaled by it, and the recurrence keeps ``(1 - alpha) x``.
     """
     leaky = dynamics.kind == "leaky"
     time_axis = 1 if (call.batched and dynamics.batch_first) else 0
@@ -288,11 +377,13 @@ def _simulate_fused(params, dynamics, W_rec, W_inp_eff, call, plan, f, inp, stat
         shape = [call.batch, call.batch]
         shape[time_axis] = call.steps
         u = W_inp_eff.new_zeros(*shape, W_inp_eff.shape[1])
-    alpha = dynamics.alpha if leaky else 1.0
     # The recurrence takes alpha * drive (it is the first term of every x_t)
     # and uses that tensor as its output buffer, so it is formed only once.
     drive = _drive(W_inp_eff, params["base_firing"], dynamics, u, lift(stim_input),
-                   lift(eps_x), lift(eps_u), scale=alpha)
+                   lift(eps_x), lift(eps_u), scale=alpha, c_x=dynamics.hid_noise_vector(alpha))
+    carry = None
+    if isinstance(alpha, torch.Tensor):
+        W_rec, carry, alpha = alpha[:, None] * W_rec, 1 - alpha, 1.0
     x = state if call.batched else state.unsqueeze(0)
     if not leaky:
         x, h = None, x
@@ -300,7 +391,8 @@ def _simulate_fused(params, dynamics, W_rec, W_inp_eff, call, plan, f, inp, stat
         h = f(x)
     else:
         h = h0 if call.batched else h0.unsqueeze(0)
-    xs, hs = Recurrence.apply(W_rec, drive, x, h, alpha, dynamics.activation, time_axis, plan)
+    xs, hs = Recurrence.apply(W_rec, drive, x, h, alpha, dynamics.activation, time_axis, plan,
+                              carry)
     if not call.batched:
         hs = hs[:, 0]
         xs = None if xs is None else xs[:, 0]

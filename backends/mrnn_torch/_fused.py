@@ -33,6 +33,7 @@ backward and ``torch.func`` transforms need ``recurrence="autograd"``, which
 from __future__ import annotations
 
 import warnings
+from typing import Optional
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -71,13 +72,14 @@ _ACTIVATION_CODES = {"relu": 0, "tanh": 1, "sigmoid": 2, "softplus": 3}  # else 
 
 
 def _dense_forward_loop(Wt, Xs, x0, Hs, h0, alpha: float, act: int, time_axis: int,
-                        leaky: bool):
+                        leaky: bool, carry: Optional[torch.Tensor]):
     """The dense forward steps, in place; compiled below (:func:`_compile`).
 
     On entry ``Xs`` holds ``alpha * d`` (leaky) and ``Hs`` holds ``d``
     (Elman, whose ``Xs`` is unused), so each step is the drive slice updated
     in place: no per-step ``out=`` kernel with a separate input, which costs
-    about as much again as the in-place one at small sizes.
+    about as much again as the in-place one at small sizes. A per-unit
+    ``carry`` ``[H]`` (``1 - alpha``) replaces the scalar ``1 - alpha``.
     """
     zero = h0.new_zeros([])
     h = h0
@@ -87,7 +89,10 @@ def _dense_forward_loop(Wt, Xs, x0, Hs, h0, alpha: float, act: int, time_axis: i
         if leaky:
             xt = Xs.select(time_axis, t)
             # x_t = (a d_t + (1 - a) x_{t-1}) + a W h_{t-1}
-            xt.add_(x, alpha=1 - alpha)
+            if carry is None:
+                xt.add_(x, alpha=1 - alpha)
+            else:
+                xt.addcmul_(x, carry)
             xt.addmm_(h, Wt, alpha=alpha)
             x = xt
         else:
@@ -185,7 +190,7 @@ def _weight_gradient(plan: BlockPlan, W, G, h0, Hs, time_axis: int, alpha: float
 
 
 class Recurrence(torch.autograd.Function):
-    """``(xs, hs) = Recurrence.apply(W, ad, x0, h0, alpha, activation, time_axis, plan)``.
+    """``(xs, hs) = Recurrence.apply(W, ad, x0, h0, alpha, activation, time_axis, plan, carry)``.
 
     ``W`` ``[H, H]`` effective recurrent matrix; ``ad`` the drive times
     ``alpha``, with the time axis at ``time_axis`` (0: ``[T, B, H]``, 1:
@@ -193,13 +198,18 @@ class Recurrence(torch.autograd.Function):
     ``h0`` ``[B, H]``. Returns ``xs`` (``None`` for Elman) and ``hs``, laid
     out like ``ad``.
 
+    Per-unit alpha: pass ``W`` with its rows already scaled by alpha,
+    ``ad`` likewise, ``alpha = 1`` and ``carry = 1 - alpha`` ``[H]`` (a
+    tensor that needs no gradient); then ``x_t = carry * x_{t-1} + W h_{t-1}
+    + ad_t``. ``carry=None`` means the scalar ``1 - alpha``.
+
     ``ad`` must be a fresh contiguous tensor that is not a view: it is
     overwritten and returned as ``xs`` (Elman: ``hs``), which saves a
     ``[T, B, H]`` buffer and a copy per call.
     """
 
     @staticmethod
-    def forward(ctx, W, ad, x0, h0, alpha, activation, time_axis, plan):
+    def forward(ctx, W, ad, x0, h0, alpha, activation, time_axis, plan, carry=None):
         leaky = x0 is not None
         T = ad.shape[time_axis]
         ctx.mark_dirty(ad)
@@ -208,8 +218,10 @@ class Recurrence(torch.autograd.Function):
         blocks_T = plan.blocks_T(W)
         if plan.dense:
             _dense_forward(blocks_T[0], Xs if leaky else Hs, x0 if leaky else h0, Hs, h0,
-                           float(alpha), _ACTIVATION_CODES.get(activation, 4), time_axis, leaky)
-            return Recurrence._keep(ctx, W, h0, Xs, Hs, leaky, alpha, activation, time_axis, plan)
+                           float(alpha), _ACTIVATION_CODES.get(activation, 4), time_axis, leaky,
+                           carry)
+            return Recurrence._keep(ctx, W, h0, Xs, Hs, leaky, alpha, activation, time_axis, plan,
+                                    carry)
         hs = (h0, *Hs.unbind(time_axis))  # hs[t] = h_t
         if leaky:
             # x_t = (1 - a) x_{t-1} + a (W h_{t-1} + d_t); xs[t] holds a d_t until written.
@@ -218,7 +230,10 @@ class Recurrence(torch.autograd.Function):
             z = ad.new_empty(h0.shape)  # contiguous: addmm into a strided out= is slower
             for t in range(T):
                 _recurrent_matmul(plan, blocks_T, hs[t], xs[t], z, alpha)
-                torch.add(z, x, alpha=1 - alpha, out=xs[t])
+                if carry is None:
+                    torch.add(z, x, alpha=1 - alpha, out=xs[t])
+                else:
+                    torch.addcmul(z, x, carry, out=xs[t])
                 x = xs[t]
                 _activate(activation, x, hs[t + 1])
         else:
@@ -227,7 +242,8 @@ class Recurrence(torch.autograd.Function):
                 # hs[t + 1] holds d_t until written.
                 _recurrent_matmul(plan, blocks_T, hs[t], hs[t + 1], z, 1.0)
                 _activate(activation, z, hs[t + 1])
-        return Recurrence._keep(ctx, W, h0, Xs, Hs, leaky, alpha, activation, time_axis, plan)
+        return Recurrence._keep(ctx, W, h0, Xs, Hs, leaky, alpha, activation, time_axis, plan,
+                                carry)
 
     @staticmethod
     def _keep(ctx, W, h0, Xs, Hs, *meta):
@@ -241,7 +257,7 @@ class Recurrence(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, gX, gH):
         W, h0, Hs = ctx.saved_tensors
-        leaky, a, activation, time_axis, plan = ctx.meta
+        leaky, a, activation, time_axis, plan, carry = ctx.meta
         T = Hs.shape[time_axis]
         G = torch.empty_like(Hs)  # G[t] = g_{t+1} = dL/dx_{t+1}
         fp = _derivative(activation, Hs)
@@ -252,7 +268,8 @@ class Recurrence(torch.autograd.Function):
         blocks = plan.blocks(W)
         zero = Hs.new_zeros(())
         gh = torch.empty_like(h0)
-        carry = 1 - a if leaky else 0.0
+        if carry is None:
+            carry = 1 - a if leaky else 0.0
         for t in range(T - 1, -1, -1):
             # gh = dL/dh_t from the output + a g_{t+1} W  (g_{T+1} = 0)
             base = gHs[t] if gHs is not None else zero.expand_as(gh)
@@ -267,15 +284,19 @@ class Recurrence(torch.autograd.Function):
                 torch.mul(gh, fps[t], out=g)
             if gXs is not None:
                 g.add_(gXs[t])
-            if carry and t < T - 1:
+            if t == T - 1 or not leaky:
+                continue
+            if isinstance(carry, torch.Tensor):
+                g.addcmul_(gs[t + 1], carry)
+            elif carry:
                 g.add_(gs[t + 1], alpha=carry)
         dW = None
         if ctx.needs_input_grad[0]:
             dW = _weight_gradient(plan, W, G, h0, Hs, time_axis, a)
         dd = G if ctx.needs_input_grad[1] else None  # the input is a * d
-        dx0 = gs[0] * (1 - a) if leaky and ctx.needs_input_grad[2] else None
+        dx0 = gs[0] * carry if leaky and ctx.needs_input_grad[2] else None
         dh0 = None
         if ctx.needs_input_grad[3]:
             dh0 = torch.empty_like(gh)
             _adjoint_matmul(plan, blocks, gs[0], zero.expand_as(gh), dh0, a)
-        return dW, dd, dx0, dh0, None, None, None, None
+        return dW, dd, dx0, dh0, None, None, None, None, None

@@ -10,14 +10,17 @@ from ._base import mRNNBase
 class mRNN(mRNNBase):
     """Leaky multi-regional RNN, ``alpha = dt / tau`` (defaults 10 and 100 ms).
 
-    Arguments as :class:`mRNNBase`, plus ``dt`` and ``tau``. One step
+    Arguments as :class:`mRNNBase`, plus ``dt`` and ``tau`` (the default;
+    a region may set its own ``tau``, learned or fixed: then ``alpha`` and
+    ``c_x`` below are per unit, ``[H]``). One step
     (SEMANTICS.md section 4), ``f`` the activation::
 
         x[t+1] = x[t] + alpha * (-x[t] + W_rec_eff h[t] + W_inp_eff (u[t] + c_u eps_u)
                                  + b + c_x eps_x) + alpha * s[t]
         h[t+1] = f(x[t+1])
 
-    with ``c = sqrt(2 alpha sigma^2) / alpha``. A plain reference loop is
+    with ``c = sqrt(2 alpha sigma^2) / alpha`` (``c_u`` from the scalar
+    ``dynamics.alpha``: input noise lives in input space). A plain reference loop is
     :func:`mrnn_core.reference.simulate`.
     """
 
@@ -27,17 +30,19 @@ class mRNN(mRNNBase):
                  noise_level_inp: float = 0.01, rec_constrained: bool = True,
                  inp_constrained: bool = True, batch_first: bool = True,
                  spectral_radius: float | None = None, config_finalize: bool = True,
-                 device=None, dt: float = 10.0, tau: float = 100.0, *, seed=None, dtype=None):
+                 device=None, dt: float = 10.0, tau: float = 100.0, *, seed=None, dtype=None,
+                 balance_ei: bool = False):
         super().__init__(config, activation, noise_level_act, noise_level_inp, rec_constrained,
                          inp_constrained, batch_first, spectral_radius, config_finalize, device,
-                         dt=dt, tau=tau, seed=seed, dtype=dtype)
+                         dt=dt, tau=tau, seed=seed, dtype=dtype, balance_ei=balance_ei)
 
     def batched_initial_condition(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(x0, h0)``, each ``[B, H]``: ``initial_condition`` per trial and ``f`` of it."""
         x0 = self.initial_condition.unsqueeze(0).repeat(batch_size, 1)
         return x0, self.activation(x0)
 
-    def forward(self, inp: torch.Tensor | None, x0: torch.Tensor, h0: torch.Tensor | None = None,
+    def forward(self, inp: torch.Tensor | None, x0: torch.Tensor | None = None,
+                h0: torch.Tensor | None = None,
                 stim_input: torch.Tensor | None = None, noise: bool = False,
                 W_rec: torch.Tensor | None = None, *, eps_x: torch.Tensor | None = None,
                 eps_u: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,7 +50,9 @@ class mRNN(mRNNBase):
 
         **Arguments:** ``inp`` ``[B, T, I]`` if ``batch_first`` else
         ``[T, B, I]`` (``[T, I]`` unbatched; ``None`` for zero input when
-        ``stim_input`` gives ``T``); ``x0`` ``[B, H]``; ``h0`` ``[B, H]``
+        ``stim_input`` gives ``T``); ``x0`` ``[B, H]`` (default: the model's
+        ``initial_condition`` for every trial, learned where
+        ``learnable_init``); ``h0`` ``[B, H]``
         (default ``f(x0)``); ``stim_input`` ``s``, output layout, feature
         size ``H``; ``noise`` draws ``eps_x``, ``eps_u`` from torch's RNG;
         ``W_rec`` ``[H, H]`` replaces ``W_rec_eff`` for this call; ``eps_x``
