@@ -230,10 +230,12 @@ class mRNNBase(RegionHelpers, nn.Module):
         where learned), else ``dynamics.tau``. Assigning a number sets
         ``dynamics.tau``, the default of regions that set none."""
         H = self.total_num_units
-        key = (self._spec, self.dynamics.tau, self._device, self._dtype)
-        if self._tau_cache is None or self._tau_cache[0] != key:
-            self._tau_cache = (key, self._tensor(unit_tau(self._spec, self.dynamics)))
-        fixed = self._tau_cache[1]
+        key = (self.dynamics.tau, self._device, self._dtype)
+        cache = self._tau_cache
+        if cache is None or cache[0] is not self._spec or cache[1] != key:
+            cache = self._tau_cache = (self._spec, key,
+                                       self._tensor(unit_tau(self._spec, self.dynamics)))
+        fixed = cache[2]
         if not self._tau_keys:
             return fixed
         parts = [getattr(self, self._tau_keys[r.name]).exp() if r.name in self._tau_keys
@@ -521,12 +523,12 @@ class mRNNBase(RegionHelpers, nn.Module):
 
     def _trainable(self):
         """``(T_rec [H, H], T_inp [H, I])`` 0/1 tensors, each ``None`` when all ones."""
-        key = (self._spec, self._device, self._dtype)
-        if self._trainable_cache is None or self._trainable_cache[0] != key:
+        cache = self._trainable_cache
+        if cache is None or cache[0] is not self._spec:
             T = [self._tensor(m) if not np.all(m == 1) else None
                  for m in trainable_masks(self._spec)]
-            self._trainable_cache = (key, *T)
-        return self._trainable_cache[1:]
+            cache = self._trainable_cache = (self._spec, *T)
+        return cache[1:]
 
     # finalising --------------------------------------------------------------
 
