@@ -127,7 +127,8 @@ class Readout(nn.Module):
 
     def params(self) -> dict:
         """``{"W": [O, n], "b": [O]}`` as float64 numpy copies (``b`` zero without bias)."""
-        as_numpy = lambda t: t.detach().to("cpu", torch.float64).numpy()  # noqa: E731
+        # np.array copies: a CPU float64 tensor's .numpy() would share its storage.
+        as_numpy = lambda t: t.detach().to("cpu", torch.float64).numpy().copy()  # noqa: E731
         b = np.zeros(self.readout_spec.out_features) if self.bias is None else as_numpy(self.bias)
         return {"W": as_numpy(self.weight), "b": b}
 

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import mrnn_core as mc
-from mrnn_core.readout import (ReadoutSpec, apply_readout, check_readout_params, describe_readout,
-                               init_readout, readout_units)
+from mrnn_core.readout import (ReadoutSpec, apply_readout, check_readout_params, checkpoint_readout,
+                               checkpoint_with_readout, describe_readout, init_readout, readout_units)
 from mrnn_core.testing import network_specs
 
 
@@ -224,3 +224,66 @@ def test_description_shows_non_default_flags_only():
     assert describe_readout(ReadoutSpec("ctx", 2), 3) == "regions=('ctx',), in_units=3, out_features=2"
     assert describe_readout(ReadoutSpec(("a", "b"), 1, dale=True, bias=False), 4) == (
         "regions=('a', 'b'), in_units=4, out_features=1, dale=True, bias=False")
+
+
+# in a Checkpoint -------------------------------------------------------------------------
+
+
+def _ckpt_with_readout(readout=ReadoutSpec(("str", "ctx"), 2, dale=True)):
+    ckpt = mc.Checkpoint.initialise(_spec(), seed=0)
+    p = init_readout(_spec(), readout, 1)
+    return checkpoint_with_readout(ckpt, readout, p["W"], p["b"]), p
+
+
+def test_checkpoint_file_keeps_the_readout_bit_identical(tmp_path):
+    ckpt, p = _ckpt_with_readout()
+    ckpt.save(tmp_path / "m.npz")
+    loaded = mc.Checkpoint.load(tmp_path / "m.npz")
+    assert loaded.readout == ckpt.readout
+    readout, params = checkpoint_readout(loaded)
+    assert readout == ReadoutSpec(("str", "ctx"), 2, dale=True)
+    for key in ("W", "b"):
+        assert params[key].dtype == np.float64 and params[key].tobytes() == p[key].tobytes()
+
+
+def test_checkpoint_without_readout_saves_and_loads_none(tmp_path):
+    mc.Checkpoint.initialise(_spec(), seed=0).save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as data:
+        assert not any("readout" in k for k in data.files)
+    loaded = mc.Checkpoint.load(tmp_path / "m.npz")
+    assert loaded.readout is None
+    with pytest.raises(mc.MRNNConfigError, match=r"checkpoint: it holds no readout"):
+        checkpoint_readout(loaded)
+
+
+def test_checkpoint_rejects_readout_arrays_that_do_not_fit():
+    ckpt, p = _ckpt_with_readout()
+    base = mc.Checkpoint.initialise(_spec(), seed=0)
+    readout = ckpt.readout
+    cases = [
+        ({"readout_W": p["W"]}, r"Checkpoint.params: missing 'readout_b', expected shape \(2,\)"),
+        ({"readout_W": p["W"][:, :3], "readout_b": p["b"]},
+         r"Checkpoint.params\['readout_W'\]: expected shape \(2, 5\) for the readout of "
+         r"\('str', 'ctx'\), got \(2, 3\)"),
+    ]
+    for extra, message in cases:
+        with pytest.raises(mc.MRNNConfigError, match=message):
+            mc.Checkpoint(base.spec, base.dynamics, {**base.params, **extra}, readout)
+    with pytest.raises(mc.MRNNConfigError, match=r"Checkpoint.readout: expected a ReadoutSpec or None, got dict"):
+        mc.Checkpoint(base.spec, base.dynamics, ckpt.params, readout.to_dict())
+    with pytest.raises(mc.MRNNConfigError, match=r"readout regions \('gpe',\): unknown region 'gpe'"):
+        mc.Checkpoint(base.spec, base.dynamics, ckpt.params, ReadoutSpec("gpe", 2))
+
+
+def test_attaching_a_readout_built_for_another_network_is_an_error():
+    readout = ReadoutSpec("d1", 1)
+    other = _spec().with_recurrent_region("extra", 1)  # same units for 'd1', another H
+    moved = (mc.NetworkSpec().with_recurrent_region("d1", 2, parent_region="str")
+             .with_recurrent_region("ctx", 3).with_recurrent_region("thal", 2, sign="neg")
+             .with_recurrent_region("d2", 1, sign="neg", parent_region="str"))
+    for built_for in (other, moved):
+        with pytest.raises(mc.MRNNConfigError,
+                           match=r"checkpoint: in its network \(H = 8\) the readout of \('d1',\) reads "
+                                 r"units \[5, 6\], expected the units"):
+            checkpoint_with_readout(mc.Checkpoint.initialise(_spec(), seed=0), readout,
+                                    np.zeros((1, 2)), built_for=built_for)

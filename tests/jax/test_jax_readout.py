@@ -149,3 +149,20 @@ def test_bad_input_is_rejected_with_a_named_culprit(call, message):
 
 def test_repr_names_what_it_reads():
     assert repr(_readout(("ctx",), 2, bias=False)) == "Readout(regions=('ctx',), in_units=3, out_features=2, bias=False)"
+
+
+def test_checkpoint_round_trip_restores_the_readout(tmp_path):
+    model = mrnn_jax.mRNN(_spec(), seed=0)
+    r = Readout(model, ("str", "ctx"), 2, bias=False, seed=4)
+    r.add_to_checkpoint(model.to_checkpoint()).save(tmp_path / "m.npz")
+    again = Readout.from_checkpoint(mc.Checkpoint.load(tmp_path / "m.npz"))
+    assert again.readout_spec == r.readout_spec and again.bias is None
+    assert np.asarray(again.weight).tobytes() == np.asarray(r.weight).tobytes()
+
+
+def test_checkpoint_of_another_network_is_rejected():
+    other = mc.NetworkSpec().with_recurrent_region("ctx", 4)
+    with pytest.raises(mc.MRNNConfigError, match=r"checkpoint: in its network \(H = 4\) the readout"):
+        _readout(("ctx",), 1).add_to_checkpoint(mc.Checkpoint.initialise(other, seed=0))
+    with pytest.raises(mc.MRNNConfigError, match=r"checkpoint: it holds no readout"):
+        Readout.from_checkpoint(mc.Checkpoint.initialise(_spec(), seed=0))

@@ -133,6 +133,15 @@ def test_params_round_trip_is_bit_identical():
     assert again.readout_index.tolist() == r.readout_index.tolist()
 
 
+def test_params_are_copies_that_training_leaves_alone():
+    r = _readout()
+    p = r.params()
+    before = p["W"].copy()
+    with torch.no_grad():
+        r.weight.add_(1.0)
+    np.testing.assert_array_equal(p["W"], before)
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda r: r(torch.zeros(4, 9, dtype=torch.float64)), r"readout input hs: expected shape \[\.\.\., 8\].*got \[4, 9\]"),
     (lambda r: Readout.from_params(_spec(), r.readout_spec, np.zeros((2, 5)), np.zeros(2)),
@@ -162,3 +171,23 @@ def test_readout_follows_the_models_device(device):
     np.testing.assert_allclose(y, apply_readout(r.params(), r.readout_spec, hs, _spec()), **TOL)
     moved = r.to("cpu")
     assert moved.readout_index.device.type == "cpu" and moved.readout_index.dtype == torch.int64
+
+
+def test_checkpoint_round_trip_restores_the_readout(tmp_path):
+    model = mrnn_torch.mRNN(_spec(), seed=0, device="cpu", dtype=torch.float64)
+    r = Readout(model, ("str", "ctx"), 2, dale=True, seed=4)
+    r.add_to_checkpoint(model.to_checkpoint()).save(tmp_path / "m.npz")
+    loaded = mc.Checkpoint.load(tmp_path / "m.npz")
+    again = Readout.from_checkpoint(loaded, device="cpu", dtype=torch.float64)
+    assert again.readout_spec == r.readout_spec
+    assert torch.equal(again.weight, r.weight) and torch.equal(again.bias, r.bias)
+
+
+def test_checkpoint_of_another_network_is_rejected():
+    other = mc.NetworkSpec().with_recurrent_region("ctx", 4)
+    r = _readout(("ctx",), 1)
+    with pytest.raises(mc.MRNNConfigError, match=r"checkpoint: in its network \(H = 4\) the readout of \('ctx',\) "
+                                                 r"reads units \[0, 1, 2, 3\], expected the units \[0, 1, 2\]"):
+        r.add_to_checkpoint(mc.Checkpoint.initialise(other, seed=0))
+    with pytest.raises(mc.MRNNConfigError, match=r"checkpoint: it holds no readout"):
+        Readout.from_checkpoint(mc.Checkpoint.initialise(_spec(), seed=0))
