@@ -1,7 +1,9 @@
 """Readouts: torch == JAX == numpy reference, in values, gradients, optimiser steps and files.
 
 Tolerances (float64): outputs 1e-12 (one matmul of at most a few hundred
-terms, evaluated in a different order: rounding only); gradients 1e-10.
+terms, evaluated in a different order: rounding only); gradients and the
+weights after one optimiser step 1e-10 (Adam divides by a square root of
+squared gradients, which amplifies their rounding a little).
 """
 
 import equinox as eqx
@@ -10,7 +12,7 @@ import numpy as np
 import optax
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import mrnn_core as mc
@@ -27,7 +29,8 @@ GRAD = dict(rtol=1e-10, atol=1e-10)
 def readout_cases(draw):
     """``(spec, readout_spec, W, b, hs, g)``: a network, a readout it admits, raw
     weights of both signs, rates ``hs`` ``[B, T, H]`` and an output cotangent ``g``."""
-    spec = draw(st.one_of(network_specs(max_units=6), network_specs(max_regions=2, max_units=60)))
+    spec = draw(st.one_of(network_specs(max_units=6), network_specs(max_regions=2, max_units=60),
+                          network_specs(max_units=6, beyond_mrnntorch=True)))  # E/I areas: parents
     names = list(spec.recurrent_names) + list(spec.parents)
     chosen = draw(st.lists(st.sampled_from(names), min_size=1, max_size=len(names), unique=True))
     readout = ReadoutSpec(tuple(chosen), draw(st.integers(1, 4)), dale=draw(st.booleans()),
@@ -56,49 +59,45 @@ def _build(spec, readout, W, b):
     return t, j
 
 
-@given(readout_cases())
-def test_outputs_agree_with_the_reference(case):
-    spec, readout, W, b, hs, _ = case
-    t, j = _build(spec, readout, W, b)
-    expected = apply_readout({"W": W, "b": b}, readout, hs, spec)
-    np.testing.assert_allclose(t(torch.tensor(hs)).detach().numpy(), expected, **OUT)
-    np.testing.assert_allclose(np.asarray(_call(j, jnp.asarray(hs))), expected, **OUT)
-
-
-def _jax_step(j, hs, g, name, lr):
-    """Gradients of ``L = sum(g * y)`` w.r.t. the readout and ``hs``, one optax step and
-    the stepped readout's effective weight, in one compiled call (eager JAX would compile every small op per drawn shape)."""
+def _jax_run(j, hs, g, name, lr):
+    """``y``, the gradients of ``L = sum(g * y)`` w.r.t. the readout and ``hs``, one
+    optax step and the stepped readout's effective weight, in one compiled call
+    (eager JAX would compile every small op again for each drawn shape)."""
     optimiser = (optax.sgd if name == "sgd" else optax.adam)(lr)
 
     @eqx.filter_jit
-    def step(j, hs, g):
+    def run(j, hs, g):
         grads, dhs = eqx.filter_grad(lambda pair: jnp.sum(pair[0](pair[1]) * g))((j, hs))
         params = eqx.filter(j, eqx.is_inexact_array)
         updates, _ = optimiser.update(grads, optimiser.init(params), params)
         stepped = eqx.apply_updates(j, updates)
-        return grads, dhs, stepped, stepped.effective_weight
+        return j(hs), grads, dhs, stepped, stepped.effective_weight
 
-    return step(j, jnp.asarray(hs), jnp.asarray(g))
+    return run(j, jnp.asarray(hs), jnp.asarray(g))
 
 
 @given(readout_cases(), st.sampled_from(["sgd", "adam"]))
-def test_gradients_and_an_optimiser_step_agree(case, name):
+def test_outputs_gradients_and_an_optimiser_step_agree(case, name):
     spec, readout, W, b, hs, g = case
     t, j = _build(spec, readout, W, b)
-    idx = readout_units(spec, readout)
+    lr = 0.5
+    hs_t = torch.tensor(hs, requires_grad=True)
+    y_t = t(hs_t)
+    (y_t * torch.tensor(g)).sum().backward()
+    y_j, j_grads, dhs_j, j_stepped, j_effective = _jax_run(j, hs, g, name, lr)
+
+    expected = apply_readout({"W": W, "b": b}, readout, hs, spec)
+    for got in (y_t.detach().numpy(), np.asarray(y_j)):
+        np.testing.assert_allclose(got, expected, **OUT)
+
     # L = sum(g * y): dL/dW_eff = g^T h_read, dL/dW = sign(W) dL/dW_eff under Dale,
     # dL/db = sum g, dL/dhs = g W_eff on the units read and 0 elsewhere.
+    idx = readout_units(spec, readout)
     W_eff = np.abs(W) if readout.dale else W
     g_flat, h_flat = g.reshape(-1, g.shape[-1]), hs[..., idx].reshape(-1, idx.size)
     dW = g_flat.T @ h_flat * (np.sign(W) if readout.dale else 1.0)
     dhs = np.zeros_like(hs)
     dhs[..., idx] = g @ W_eff
-
-    lr = 0.5
-    hs_t = torch.tensor(hs, requires_grad=True)
-    (t(hs_t) * torch.tensor(g)).sum().backward()
-    j_grads, dhs_j, j_stepped, j_effective = _jax_step(j, hs, g, name, lr)
-
     for got in (t.weight.grad.numpy(), np.asarray(j_grads.weight)):
         np.testing.assert_allclose(got, dW, **GRAD)
     for got in (hs_t.grad.numpy(), np.asarray(dhs_j)):
@@ -131,3 +130,23 @@ def test_same_seed_gives_the_same_readout_in_both_backends(spec, seed, dale):
         assert t.params()[key].tobytes() == j.params()[key].tobytes()
     assert t.readout_index.tolist() == list(j.index)
     assert repr(t) == repr(j)
+
+
+_UNWIRED = mc.NetworkSpec().with_recurrent_region("ctx", 1)  # no connection: a torch model stays open
+
+
+@given(case=readout_cases(), seed=st.integers(0, 2**31 - 1))
+@example(case=(_UNWIRED, ReadoutSpec("ctx", 1, bias=False), np.array([[0.27]]), None,
+               np.full((1, 1, 1), 0.27), np.full((1, 1, 1), 0.27)), seed=0)
+def test_torch_readout_travels_to_jax_through_a_checkpoint_file(case, seed, tmp_path_factory):
+    spec, readout, W, b, hs, _ = case
+    ckpt = mc.Checkpoint.initialise(spec, seed=seed)
+    t = TorchReadout.from_params(spec, readout, W, b, device="cpu", dtype=torch.float64)
+    path = tmp_path_factory.mktemp("readout") / "m.npz"
+    t.add_to_checkpoint(ckpt).save(path)
+    j = JaxReadout.from_checkpoint(mc.Checkpoint.load(path))
+    assert j.readout_spec == readout
+    for key in ("W", "b"):
+        assert j.params()[key].tobytes() == t.params()[key].tobytes()
+    np.testing.assert_allclose(np.asarray(_call(j, jnp.asarray(hs))),
+                               t(torch.tensor(hs)).detach().numpy(), **OUT)
