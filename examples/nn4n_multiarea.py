@@ -89,8 +89,9 @@ def build_spec(units: int, local_density: float, ff_density: float,
 def initial_checkpoint(spec, seed: int) -> mrnn_core.Checkpoint:
     """The network and its Dale readout of the motor area, drawn once from ``seed``."""
     # Noise off: torch and JAX draw noise from different generators, and the
-    # point here is that the two backends compute the same numbers.
-    dynamics = mrnn_core.Dynamics(activation="tanh", dt=10.0, tau=100.0, noise_level_act=0.0,
+    # point here is that the two backends compute the same numbers. No tau:
+    # every area sets its own.
+    dynamics = mrnn_core.Dynamics(activation="tanh", dt=10.0, noise_level_act=0.0,
                                   noise_level_inp=0.0, spectral_radius=1.0, balance_ei=True)
     ckpt = mrnn_core.Checkpoint.initialise(spec, dynamics, seed=seed)
     readout = ReadoutSpec("motor", 3, dale=True)
