@@ -126,7 +126,8 @@ class mRNNBase(RegionHelpers, nn.Module):
     ``learnable_bias``, ``init_<region>`` ``[n]`` per region with
     ``learnable_init`` (its initial pre-activation, used when a call gives no
     ``x0``/``h0``) and ``log_tau_<region>`` ``[n]`` per region with
-    ``learnable_tau`` (``tau = exp(log_tau)``, so it stays positive); ``.``
+    ``learnable_tau`` (``tau = exp(log_tau)``, so it stays positive; the
+    created or loaded value is kept exactly); ``.``
     in a region name becomes ``_``. A state_dict without these keys (as
     mRNNTorch saves) still loads strictly.
 
@@ -196,6 +197,9 @@ class mRNNBase(RegionHelpers, nn.Module):
         self.register_parameter("W_inp", None)
         for name in _STRUCTURE:
             self.register_buffer(name, None)
+        # Fixed time constants [H] that differ from what the spec and dynamics
+        # say (a checkpoint's, e.g. learned elsewhere); None: the spec's.
+        self.register_buffer("_tau_override", None, persistent=False)
         self.register_load_state_dict_pre_hook(_fill_missing_biases)
         self.register_load_state_dict_post_hook(_resync_after_load)
         self._adopt(spec)
@@ -235,14 +239,29 @@ class mRNNBase(RegionHelpers, nn.Module):
         if cache is None or cache[0] is not self._spec or cache[1] != key:
             cache = self._tau_cache = (self._spec, key,
                                        self._tensor(unit_tau(self._spec, self.dynamics)))
-        fixed = cache[2]
+        fixed = cache[2] if self._tau_override is None else self._tau_override
         if not self._tau_keys:
             return fixed
-        parts = [getattr(self, self._tau_keys[r.name]).exp() if r.name in self._tau_keys
-                 else fixed[rows]
+        parts = [self._learned_tau(r.name) if r.name in self._tau_keys else fixed[rows]
                  for r, rows in zip(self._spec.recurrent_regions,
                                     _slices(self._spec.recurrent_regions).values())]
         return torch.cat(parts) if parts else self._zeros(H)
+
+    def _learned_tau(self, name: str) -> torch.Tensor:
+        """``exp(log_tau)`` of a learnable region, written ``tau_0 exp(log_tau -
+        log_tau_0)`` with ``(tau_0, log_tau_0)`` the values it was created or
+        loaded with: the same function (and gradient), but exactly ``tau_0``
+        while the parameter is unchanged, so checkpoints round-trip bit for bit
+        (``exp(log(t))`` need not be ``t``)."""
+        key = self._tau_keys[name]
+        tau0, log_tau0 = (getattr(self, "_anchor_" + k) for k in (key, "0" + key))
+        return tau0 * torch.exp(getattr(self, key) - log_tau0)
+
+    def _set_tau_anchor(self, name: str, tau0: torch.Tensor) -> None:
+        key = self._tau_keys[name]
+        self.register_buffer("_anchor_" + key, tau0.detach().clone(), persistent=False)
+        self.register_buffer("_anchor_0" + key, getattr(self, key).detach().clone(),
+                             persistent=False)
 
     @tau.setter
     def tau(self, value) -> None:
@@ -251,7 +270,8 @@ class mRNNBase(RegionHelpers, nn.Module):
     @property
     def _own_tau(self) -> bool:
         """Whether some region sets or learns its own time constant."""
-        return any(r.tau is not None or r.learnable_tau for r in self._spec.recurrent_regions)
+        return self._tau_override is not None or any(
+            r.tau is not None or r.learnable_tau for r in self._spec.recurrent_regions)
 
     @property
     def alpha(self):
@@ -331,13 +351,15 @@ class mRNNBase(RegionHelpers, nn.Module):
             key = _param_key(what, r.name)
             keys.pop(r.name, None)
             self._parameters.pop(key, None)
+            for anchor in ("_anchor_" + key, "_anchor_0" + key):
+                self._buffers.pop(anchor, None)
             if not getattr(r, _REGION_PARAMS[what][0]) or (what == "log_tau"
                                                            and self._kind != "leaky"):
                 continue  # an Elman network has no time constant to learn
             if what == "log_tau":
                 tau = self.dynamics.tau if r.tau is None else r.tau
-                value = nn.Parameter(torch.full((r.num_units,), tau, device=self._device,
-                                                dtype=self._dtype).log())
+                tau0 = torch.full((r.num_units,), tau, device=self._device, dtype=self._dtype)
+                value = nn.Parameter(tau0.log())
             else:
                 value = getattr(region, what)
                 if not isinstance(value, nn.Parameter):
@@ -345,6 +367,8 @@ class mRNNBase(RegionHelpers, nn.Module):
                 setattr(region, what, value)
             keys[r.name] = key
             self.register_parameter(key, value)
+            if what == "log_tau":
+                self._set_tau_anchor(r.name, tau0)
 
     def _check_bias_key(self, r) -> None:
         """Reject a region whose parameter names would clash with another region's."""
@@ -785,8 +809,8 @@ class mRNNBase(RegionHelpers, nn.Module):
 
         With learnable time constants it also holds ``log_tau`` ``[H]`` (the
         learned parameter; ``log(tau)`` elsewhere), so that
-        :meth:`from_checkpoint` restores the parameter exactly
-        (``log(exp(v))`` need not give back ``v`` to the last bit).
+        :meth:`from_checkpoint` restores the parameter itself exactly, not
+        only ``tau``.
         """
         self._check_finalised("both", "a checkpoint")
         as_numpy = lambda t: t.detach().to("cpu", torch.float64).numpy()  # noqa: E731
@@ -804,7 +828,9 @@ class mRNNBase(RegionHelpers, nn.Module):
 
     @classmethod
     def from_checkpoint(cls, ckpt: Checkpoint, device=None, dtype=None):
-        """A model holding exactly ``ckpt``'s arrays (nothing is drawn).
+        """A model holding exactly ``ckpt``'s arrays (nothing is drawn), its
+        ``tau`` included (where it differs from the spec's, the model keeps
+        the checkpoint's time constants).
 
         ``device`` as in the constructor; ``dtype`` defaults to torch's default
         dtype. ``model.to_checkpoint()`` then ``from_checkpoint(..., dtype=the
@@ -829,12 +855,10 @@ class mRNNBase(RegionHelpers, nn.Module):
         p = ckpt.params
         model._set_recurrent(p["W_rec"], p["W_rec_mask"], p["W_rec_sign_matrix"])
         model._set_input(p["W_inp"], p["W_inp_mask"], p["W_inp_sign_matrix"])
+        if not np.array_equal(p["tau"], unit_tau(ckpt.spec, d)):
+            model._tau_override = model._tensor(p["tau"])
         tau = model._tensor(p["tau"])
-        log_tau = tau.log()
-        if "log_tau" in p and np.shape(p["log_tau"]) == tuple(tau.shape):
-            # The exact learned parameter, wherever it still gives this tau.
-            saved = model._tensor(p["log_tau"])
-            log_tau = torch.where(saved.exp() == tau, saved, log_tau)
+        log_tau = model._tensor(p["log_tau"]) if "log_tau" in p else tau.log()
         with torch.no_grad():
             for name, rows in _slices(ckpt.spec.recurrent_regions).items():
                 region = model.region_dict[name]
@@ -842,6 +866,7 @@ class mRNNBase(RegionHelpers, nn.Module):
                 region.init.copy_(model._tensor(p["init"][rows]))
                 if name in model._tau_keys:
                     getattr(model, model._tau_keys[name]).copy_(log_tau[rows])
+                    model._set_tau_anchor(name, tau[rows])
         return model
 
     def extra_repr(self) -> str:

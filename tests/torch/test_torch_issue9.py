@@ -399,9 +399,8 @@ def test_balance_ei_and_json_config_agree_with_the_core():
     expected = mrnn_core.Checkpoint.initialise(mrnn_core.load_config(config), model.dynamics,
                                                seed=11)
     got = model.to_checkpoint()
-    for key in ("W_rec", "W_rec_mask", "W_rec_sign_matrix", "W_inp", "W_inp_mask", "init"):
+    for key in ("W_rec", "W_rec_mask", "W_rec_sign_matrix", "W_inp", "W_inp_mask", "init", "tau"):
         assert np.array_equal(got.params[key], expected.params[key]), key
-    assert_close(got.params["tau"], expected.params["tau"])  # learned: exp(log(80))
     W_eff = mrnn_core.effective_weight(got.params["W_rec"], got.params["W_rec_mask"],
                                        got.params["W_rec_sign_matrix"], True)
     mixed = (W_eff > 0).any(axis=1) & (W_eff < 0).any(axis=1)
@@ -447,11 +446,16 @@ def test_checkpoint_round_trip_carries_learned_tau_and_init(device):
     fresh.load_state_dict(saved)
     assert torch.equal(fresh.tau, model.tau) and torch.equal(fresh.init_a, model.init_a)
 
-    # A checkpoint from elsewhere holds tau but no log_tau: it loads to rounding.
+    # A checkpoint from elsewhere holds tau but no log_tau: tau is still exact,
+    # and the parameter is its log.
     params = {k: v for k, v in ckpt.params.items() if k != "log_tau"}
     other = mRNN.from_checkpoint(mrnn_core.Checkpoint(ckpt.spec, ckpt.dynamics, params),
                                  device=device, dtype=F64)
-    assert_close(other.tau, numpy(learned_tau))
+    assert torch.equal(other.tau, model.tau.detach())
+    assert_close(other.log_tau_a, numpy(model.log_tau_a))
+    with torch.no_grad():  # moving the parameter moves tau as exp(log_tau) does
+        other.log_tau_a.add_(0.5)
+    assert_close(other.tau[:3], numpy(learned_tau[:3] * np.exp(0.5)))
 
 
 # drawn networks with every new feature ----------------------------------------------
@@ -477,10 +481,7 @@ def test_drawn_networks_build_like_the_core_run_like_the_reference_and_freeze(
     for key in mrnn_core.PARAM_NAMES:
         if key == "tau" and dynamics.kind == "elman":
             continue  # ElmanmRNN takes no tau: it has no time constant
-        if key == "tau":  # learned units hold exp(log(tau))
-            assert_close(got.params[key], ckpt.params[key], rtol=1e-15, atol=0)
-        else:
-            np.testing.assert_array_equal(got.params[key], ckpt.params[key], err_msg=key)
+        np.testing.assert_array_equal(got.params[key], ckpt.params[key], err_msg=key)
 
     H, I = spec.hidden_size, spec.input_size
     B, T = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 5))
