@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .connectivity import Connectivity
-from .dynamics import Dynamics, check_activation
+from .dynamics import Dynamics, check_activation, uniform_alpha
 from .errors import MRNNConfigError
 from .init import PARAM_NAMES
 
@@ -74,11 +74,12 @@ def resolve_model(model, dynamics=None, connectivity=None, to_numpy=np.asarray):
         raise MRNNConfigError(
             "dynamics: analysing a mapping of arrays needs its mrnn_core.Dynamics, "
             f"got {type(dynamics).__name__}")
-    missing = [k for k in PARAM_NAMES if k != "init" and k not in model]
+    needed = [k for k in PARAM_NAMES if k not in ("init", "tau")]  # tau: optional, per unit
+    missing = [k for k in needed if k not in model]
     if missing:
         raise MRNNConfigError(
             f"model: the mapping lacks {', '.join(map(repr, missing))}; expected the "
-            f"arrays {', '.join(n for n in PARAM_NAMES if n != 'init')}")
+            f"arrays {', '.join(needed)}")
     if connectivity is not None and not isinstance(connectivity, Connectivity):
         raise MRNNConfigError(
             f"connectivity: expected a mrnn_core.Connectivity or None, got "
@@ -147,6 +148,20 @@ def check_positive(name: str, value, integer: bool = False, allow_zero: bool = F
     return int(value) if integer else float(value)
 
 
+@dataclass(frozen=True)
+class StepDynamics:
+    """What the one-step map needs: ``kind``, ``activation`` and ``alpha``.
+
+    ``alpha`` is a float, or a tuple with one entry per analysed unit when the
+    regions have their own time constants (hashable, so JAX can treat it as
+    static). Elman maps ignore it.
+    """
+
+    kind: str
+    activation: str
+    alpha: float | tuple
+
+
 @dataclass(frozen=True, eq=False)
 class Problem:
     """One analysis call's checked arguments, as numpy.
@@ -172,6 +187,19 @@ class Problem:
     @property
     def excluded(self) -> np.ndarray:
         return np.setdiff1d(np.arange(self.hidden_size), self.units)
+
+    def step_dynamics(self, units=None) -> StepDynamics:
+        """The map's settings for all units, or for ``units`` only (a reduced map).
+
+        alpha comes from the per-unit ``tau`` in ``params`` when present (a
+        model's checkpoint carries it), else from ``dynamics``.
+        """
+        d = self.dynamics
+        tau = self.params.get("tau")
+        alpha = d.alpha if tau is None else uniform_alpha(tau, d)
+        if not isinstance(alpha, float):
+            alpha = tuple(float(a) for a in (alpha if units is None else alpha[units]))
+        return StepDynamics(d.kind, d.activation, alpha)
 
     def embed(self, y) -> np.ndarray:
         """Full states ``[..., H]``: ``held`` with the analysed units set to ``y`` ``[..., n]``."""

@@ -70,11 +70,12 @@ def find_fixed_points(model, dynamics=None, connectivity=None, *, inputs=None,
     net = network(prob)
     W, d = reduced(net, prob.units, prob.excluded)
     y0 = jnp.asarray(starts[:, prob.units], dtype=jnp.float64)
-    y, q = _levenberg_marquardt(prob.dynamics, prob.space, W, d, y0, progress=progress, **settings)
+    step = prob.step_dynamics(prob.units)
+    y, q = _levenberg_marquardt(step, prob.space, W, d, y0, progress=progress, **settings)
     y, q = np.asarray(y), np.asarray(q)
     kept, counts = core.select_points(q, y, settings["tol"], float(merge_tol), keep_unconverged)
     if len(kept):
-        J = np.asarray(autodiff_jacobian(prob.dynamics, prob.space, W, d, jnp.asarray(y[kept])))
+        J = np.asarray(autodiff_jacobian(step, prob.space, W, d, jnp.asarray(y[kept])))
     else:
         J = np.zeros((0, len(prob.units), len(prob.units)))
     return core.fixed_point_record(

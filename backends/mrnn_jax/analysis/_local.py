@@ -42,7 +42,7 @@ def jacobian(model, dynamics=None, connectivity=None, *, state, inputs=None, spa
 
 def _full_jacobian(prob, net, state):
     lead, flat = _states(net, "state", state, prob.hidden_size)
-    J = autodiff_jacobian(prob.dynamics, prob.space, net.W, net.drive(), flat)
+    J = autodiff_jacobian(net.step, prob.space, net.W, net.drive(), flat)
     return np.asarray(J).reshape(lead + J.shape[1:])
 
 
@@ -78,8 +78,8 @@ def linearise(model, dynamics=None, connectivity=None, *, state, inputs=None,
     prob, net = _setup(model, dynamics, connectivity, space, inputs)
     s = core.as_states("state", state, prob.hidden_size, single=True)
     x = jnp.asarray(s, dtype=jnp.float64)
-    value = step_map(prob.dynamics, prob.space, net.W, net.drive(), x)
-    A = autodiff_jacobian(prob.dynamics, prob.space, net.W, net.drive(), x[None])[0]
+    value = step_map(net.step, prob.space, net.W, net.drive(), x)
+    A = autodiff_jacobian(net.step, prob.space, net.W, net.drive(), x[None])[0]
     return core.Linearisation(state=s, inputs=prob.inputs, value=np.asarray(value),
                               state_jacobian=np.asarray(A),
                               input_jacobian=np.asarray(input_jacobian(net, x)),
@@ -117,9 +117,9 @@ def flow_field(model, dynamics=None, connectivity=None, *, trajectories=None, ba
     net = network(prob)
     d = net.drive()
     as_tensor = lambda a: jnp.asarray(a, dtype=jnp.float64)  # noqa: E731
-    grid_next = step_map(prob.dynamics, prob.space, net.W, d, as_tensor(plane.states))
+    grid_next = step_map(net.step, prob.space, net.W, d, as_tensor(plane.states))
     at = as_tensor(plane.linearised_at)
-    next_at = step_map(prob.dynamics, prob.space, net.W, d, at)
-    J = autodiff_jacobian(prob.dynamics, prob.space, net.W, d, at[None])[0]
+    next_at = step_map(net.step, prob.space, net.W, d, at)
+    J = autodiff_jacobian(net.step, prob.space, net.W, d, at[None])[0]
     return core.flow_record(prob, plane, np.asarray(grid_next), np.asarray(next_at), np.asarray(J))
 

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mrnn_core import Dynamics
-from mrnn_core.analysis import Problem
+from mrnn_core.analysis import Problem, StepDynamics
 
 from .._activations import get_activation
 from .._functional import effective_weights
@@ -41,6 +41,7 @@ class Network:
     held: jax.Array
     dynamics: Dynamics
     space: str
+    step: StepDynamics
 
     def drive(self, u=None):
         """``d = W_inp u + b`` ``[H]``."""
@@ -53,18 +54,26 @@ def network(problem: Problem) -> Network:
     params = {k: as_array(v) for k, v in problem.params.items()}
     W, W_inp = effective_weights(params, problem.dynamics)
     return Network(W, W_inp, params["base_firing"], as_array(problem.inputs),
-                   as_array(problem.held), problem.dynamics, problem.space)
+                   as_array(problem.held), problem.dynamics, problem.space,
+                   problem.step_dynamics())
 
 
-def step_map(dynamics: Dynamics, space: str, W, d, y):
+def _alpha(dynamics: StepDynamics, like):
+    """alpha as a float, or as a ``[n]`` array when units have their own time constants."""
+    a = dynamics.alpha
+    return a if isinstance(a, float) else jnp.asarray(a, dtype=like.dtype)
+
+
+def step_map(dynamics: StepDynamics, space: str, W, d, y):
     """``F(y)`` for states ``y`` ``[..., n]``, weights ``W`` ``[n, n]`` and drive ``d`` ``[n]``.
 
     x-space ``g = W f(y) + d``, h-space ``g = f(W y + d)``; leaky
-    ``F = y + alpha (-y + g)``, Elman ``F = g``.
+    ``F = y + alpha (-y + g)`` (alpha per unit when regions have their own
+    tau), Elman ``F = g``.
     """
     f = get_activation(dynamics.activation)
     g = f(y) @ W.T + d if space == "x" else f(y @ W.T + d)
-    return y + dynamics.alpha * (-y + g) if dynamics.kind == "leaky" else g
+    return y + _alpha(dynamics, W) * (-y + g) if dynamics.kind == "leaky" else g
 
 
 def reduced(net: Network, units, excluded):
@@ -82,11 +91,12 @@ def reduced(net: Network, units, excluded):
     return net.W[U][:, U], d[U] + net.W[U][:, E] @ source
 
 
-def closed_form_jacobian(dynamics: Dynamics, space: str, W, d, y):
+def closed_form_jacobian(dynamics: StepDynamics, space: str, W, d, y):
     """``dF/dy`` ``[n, n]`` at one state ``y`` ``[n]`` in closed form (O(n^2)).
 
     x-space ``(1 - alpha) I + alpha W diag(f'(y))``; h-space
     ``(1 - alpha) I + alpha diag(f'(W y + d)) W``; Elman has ``alpha = 1``.
+    A per-unit alpha scales the rows: ``diag(1 - alpha) + diag(alpha) (...)``.
     """
     f = get_activation(dynamics.activation)
     z = y if space == "x" else W @ y + d
@@ -94,11 +104,14 @@ def closed_form_jacobian(dynamics: Dynamics, space: str, W, d, y):
     scaled = W * fprime[None, :] if space == "x" else fprime[:, None] * W
     if dynamics.kind != "leaky":
         return scaled
-    alpha = dynamics.alpha
-    return (1.0 - alpha) * jnp.eye(W.shape[0], dtype=W.dtype) + alpha * scaled
+    eye = jnp.eye(W.shape[0], dtype=W.dtype)
+    alpha = _alpha(dynamics, W)
+    if isinstance(alpha, float):
+        return (1.0 - alpha) * eye + alpha * scaled
+    return (1.0 - alpha)[:, None] * eye + alpha[:, None] * scaled
 
 
-def autodiff_jacobian(dynamics: Dynamics, space: str, W, d, y):
+def autodiff_jacobian(dynamics: StepDynamics, space: str, W, d, y):
     """``dF/dy`` ``[N, n, n]`` at states ``y`` ``[N, n]`` by forward-mode autodiff."""
     return _autodiff_jacobian(dynamics, space, W, d, y)
 
@@ -110,4 +123,4 @@ def _autodiff_jacobian(dynamics, space, W, d, y):
 
 def input_jacobian(net: Network, state):
     """``dF/du`` ``[H, I]`` at one full state ``[H]`` and the network's input."""
-    return jax.jacfwd(lambda u: step_map(net.dynamics, net.space, net.W, net.drive(u), state))(net.u)
+    return jax.jacfwd(lambda u: step_map(net.step, net.space, net.W, net.drive(u), state))(net.u)

@@ -63,11 +63,12 @@ def find_fixed_points(model, dynamics=None, connectivity=None, *, inputs=None,
     net = network(prob, model_device(model))
     W, d = reduced(net, prob.units, prob.excluded)
     y0 = torch.as_tensor(starts[:, prob.units], dtype=torch.float64, device=W.device)
-    y, q = _levenberg_marquardt(prob.dynamics, prob.space, W, d, y0, progress=progress, **settings)
+    step = prob.step_dynamics(prob.units)
+    y, q = _levenberg_marquardt(step, prob.space, W, d, y0, progress=progress, **settings)
     y, q = y.cpu().numpy(), q.cpu().numpy()
     kept, counts = core.select_points(q, y, settings["tol"], float(merge_tol), keep_unconverged)
     if len(kept):
-        J = autodiff_jacobian(prob.dynamics, prob.space, W, d,
+        J = autodiff_jacobian(step, prob.space, W, d,
                               torch.as_tensor(y[kept], device=W.device)).cpu().numpy()
     else:
         J = np.zeros((0, len(prob.units), len(prob.units)))

@@ -40,7 +40,7 @@ def jacobian(model, dynamics=None, connectivity=None, *, state, inputs=None, spa
 
 def _full_jacobian(prob, net, state):
     lead, flat = _states(net, "state", state, prob.hidden_size)
-    J = autodiff_jacobian(prob.dynamics, prob.space, net.W, net.drive(), flat)
+    J = autodiff_jacobian(net.step, prob.space, net.W, net.drive(), flat)
     return J.cpu().numpy().reshape(lead + J.shape[1:])
 
 
@@ -74,8 +74,8 @@ def linearise(model, dynamics=None, connectivity=None, *, state, inputs=None,
     prob, net = _setup(model, dynamics, connectivity, space, inputs)
     s = core.as_states("state", state, prob.hidden_size, single=True)
     x = torch.as_tensor(s, dtype=torch.float64, device=net.W.device)
-    value = step_map(prob.dynamics, prob.space, net.W, net.drive(), x)
-    A = autodiff_jacobian(prob.dynamics, prob.space, net.W, net.drive(), x[None])[0]
+    value = step_map(net.step, prob.space, net.W, net.drive(), x)
+    A = autodiff_jacobian(net.step, prob.space, net.W, net.drive(), x[None])[0]
     return core.Linearisation(state=s, inputs=prob.inputs, value=value.cpu().numpy(),
                               state_jacobian=A.cpu().numpy(),
                               input_jacobian=input_jacobian(net, x).cpu().numpy(),
@@ -112,10 +112,10 @@ def flow_field(model, dynamics=None, connectivity=None, *, trajectories=None, ba
     net = network(prob, model_device(model))
     d = net.drive()
     as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float64, device=net.W.device)  # noqa: E731
-    grid_next = step_map(prob.dynamics, prob.space, net.W, d, as_tensor(plane.states))
+    grid_next = step_map(net.step, prob.space, net.W, d, as_tensor(plane.states))
     at = as_tensor(plane.linearised_at)
-    next_at = step_map(prob.dynamics, prob.space, net.W, d, at)
-    J = autodiff_jacobian(prob.dynamics, prob.space, net.W, d, at[None])[0]
+    next_at = step_map(net.step, prob.space, net.W, d, at)
+    J = autodiff_jacobian(net.step, prob.space, net.W, d, at[None])[0]
     return core.flow_record(prob, plane, grid_next.cpu().numpy(), next_at.cpu().numpy(),
                             J.cpu().numpy())
 

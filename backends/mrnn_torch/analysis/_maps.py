@@ -12,7 +12,7 @@ import torch
 from torch.func import jacrev, vmap
 
 from mrnn_core import Dynamics
-from mrnn_core.analysis import Problem
+from mrnn_core.analysis import Problem, StepDynamics
 
 from .._functional import effective_weights, get_activation
 
@@ -29,6 +29,7 @@ class Network:
     held: torch.Tensor
     dynamics: Dynamics
     space: str
+    step: StepDynamics
 
     def drive(self, u=None) -> torch.Tensor:
         """``d = W_inp u + b`` ``[H]``."""
@@ -54,18 +55,26 @@ def network(problem: Problem, device) -> Network:
     params = {k: as_tensor(v) for k, v in problem.params.items()}
     W, W_inp = effective_weights(params, problem.dynamics)
     return Network(W, W_inp, params["base_firing"], as_tensor(problem.inputs),
-                   as_tensor(problem.held), problem.dynamics, problem.space)
+                   as_tensor(problem.held), problem.dynamics, problem.space,
+                   problem.step_dynamics())
 
 
-def step_map(dynamics: Dynamics, space: str, W, d, y):
+def _alpha(dynamics: StepDynamics, like: torch.Tensor):
+    """alpha as a float, or as a ``[n]`` tensor when units have their own time constants."""
+    a = dynamics.alpha
+    return a if isinstance(a, float) else torch.tensor(a, dtype=like.dtype, device=like.device)
+
+
+def step_map(dynamics: StepDynamics, space: str, W, d, y):
     """``F(y)`` for states ``y`` ``[..., n]``, weights ``W`` ``[n, n]`` and drive ``d`` ``[n]``.
 
     x-space ``g = W f(y) + d``, h-space ``g = f(W y + d)``; leaky
-    ``F = y + alpha (-y + g)``, Elman ``F = g``.
+    ``F = y + alpha (-y + g)`` (alpha per unit when regions have their own
+    tau), Elman ``F = g``.
     """
     f = get_activation(dynamics.activation)
     g = f(y) @ W.T + d if space == "x" else f(y @ W.T + d)
-    return y + dynamics.alpha * (-y + g) if dynamics.kind == "leaky" else g
+    return y + _alpha(dynamics, W) * (-y + g) if dynamics.kind == "leaky" else g
 
 
 def reduced(net: Network, units, excluded):
@@ -105,21 +114,25 @@ def closed_form_jacobian(dynamics: Dynamics, space: str, W, d, y):
 
     x-space ``(1 - alpha) I + alpha W diag(f'(y))``; h-space
     ``(1 - alpha) I + alpha diag(f'(W y + d)) W``; Elman has ``alpha = 1``.
+    A per-unit alpha scales the rows: ``diag(1 - alpha) + diag(alpha) (...)``.
     """
     z = y if space == "x" else y @ W.T + d
     fprime = _SLOPES[dynamics.activation](z)
     scaled = W * fprime[:, None, :] if space == "x" else fprime[:, :, None] * W
     if dynamics.kind != "leaky":
         return scaled
-    alpha = dynamics.alpha
-    return (1.0 - alpha) * torch.eye(W.shape[0], dtype=W.dtype, device=W.device) + alpha * scaled
+    eye = torch.eye(W.shape[0], dtype=W.dtype, device=W.device)
+    alpha = _alpha(dynamics, W)
+    if isinstance(alpha, float):
+        return (1.0 - alpha) * eye + alpha * scaled
+    return (1.0 - alpha)[:, None] * eye + alpha[:, None] * scaled
 
 
-def autodiff_jacobian(dynamics: Dynamics, space: str, W, d, y):
+def autodiff_jacobian(dynamics: StepDynamics, space: str, W, d, y):
     """``dF/dy`` ``[N, n, n]`` at states ``y`` ``[N, n]`` by reverse-mode autodiff."""
     return vmap(jacrev(lambda s: step_map(dynamics, space, W, d, s)))(y)
 
 
 def input_jacobian(net: Network, state):
     """``dF/du`` ``[H, I]`` at one full state ``[H]`` and the network's input."""
-    return jacrev(lambda u: step_map(net.dynamics, net.space, net.W, net.drive(u), state))(net.u)
+    return jacrev(lambda u: step_map(net.step, net.space, net.W, net.drive(u), state))(net.u)
