@@ -44,6 +44,11 @@ from .spec import NetworkSpec as NetworkSpec
 from .spec import RecurrentRegionSpec as RecurrentRegionSpec
 from .spec import ROUTES as ROUTES
 from .spec import ei_area_regions as ei_area_regions
+from .readout import ReadoutSpec as ReadoutSpec
+from .readout import apply_readout as apply_readout
+from .readout import init_readout as init_readout
+from .readout import readout_units as readout_units
+from . import losses as losses
 from . import reference as reference
 from .tasks import flip_flop as flip_flop
 
