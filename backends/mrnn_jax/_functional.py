@@ -53,35 +53,36 @@ def effective_weights(params: Mapping, dynamics: Dynamics):
 
 
 def drive(dynamics: Dynamics, W_inp_eff, base_firing, u, stim_input=None,
-          eps_x=None, eps_u=None):
+          eps_x=None, eps_u=None, c_x=None):
     """``W_inp_eff (u + c_u eps_u) + b + c_x eps_x + s`` for any leading axes.
 
     ``u``, ``eps_u`` are ``[..., I]``; ``stim_input``, ``eps_x`` and the result
-    ``[..., H]``; ``c_x``, ``c_u`` are ``dynamics.hid_noise_const`` and
-    ``inp_noise_const``. Absent terms (None) are left out.
+    ``[..., H]``; ``c_u`` is ``dynamics.inp_noise_const``, ``c_x`` a float or
+    ``[H]`` (per-unit alpha; default ``dynamics.hid_noise_const``). Absent
+    terms (None) are left out.
     """
     if eps_u is not None:
         u = u + dynamics.inp_noise_const * eps_u
     out = matmul_t(u, W_inp_eff) + base_firing
     if eps_x is not None:
-        out = out + dynamics.hid_noise_const * eps_x
+        out = out + (dynamics.hid_noise_const if c_x is None else c_x) * eps_x
     if stim_input is not None:
         out = out + stim_input
     return out
 
 
-def _leaky(dynamics, W_rec_eff, x, h, drive_t):
-    return x + dynamics.alpha * (-x + matmul_t(h, W_rec_eff) + drive_t)
+def _leaky(alpha, W_rec_eff, x, h, drive_t):
+    return x + alpha * (-x + matmul_t(h, W_rec_eff) + drive_t)
 
 
-def _elman(dynamics, W_rec_eff, x, h, drive_t):
+def _elman(alpha, W_rec_eff, x, h, drive_t):
     return matmul_t(h, W_rec_eff) + drive_t
 
 
 _UPDATES = {"leaky": _leaky, "elman": _elman}
 
 
-def step(dynamics: Dynamics, W_rec_eff, state, drive_t):
+def step(dynamics: Dynamics, W_rec_eff, state, drive_t, *, tau=None):
     """One update of the state ``(x, h)``.
 
     leaky: ``x' = x + alpha * (-x + W_rec_eff h + drive_t)``;
@@ -93,9 +94,12 @@ def step(dynamics: Dynamics, W_rec_eff, state, drive_t):
     - `W_rec_eff`: ``[H, H]`` effective recurrent weights.
     - `state`: ``(x, h)``, each ``[B, H]`` (or ``[H]``).
     - `drive_t`: ``[B, H]`` (or ``[H]``), one step of :func:`input_drive`.
+    - `tau`: per-unit time constants ``[H]`` (``params["tau"]``): then
+      ``alpha = dt / tau`` elementwise (leaky); default ``dynamics.alpha``.
 
     **Returns:** the new ``(x, h)``.
     """
     x, h = state
-    x = _UPDATES[dynamics.kind](dynamics, W_rec_eff, x, h, drive_t)
+    alpha = dynamics.alpha if tau is None or dynamics.kind != "leaky" else dynamics.dt / tau
+    x = _UPDATES[dynamics.kind](alpha, W_rec_eff, x, h, drive_t)
     return x, get_activation(dynamics.activation)(x)

@@ -1,17 +1,22 @@
 """Equinox Modules holding a network's arrays; the dynamics are :func:`simulate`'s.
 
-A model is a pytree: ``W_rec``, ``W_inp``, ``base_firing``, the masks, sign
-matrices and ``init`` are array leaves; ``spec`` and ``dynamics`` are static.
-Only ``W_rec``, ``W_inp`` and the ``learnable_bias`` entries of
-``base_firing`` ever receive a gradient (the rest enter the computation
-through ``jax.lax.stop_gradient``); :func:`trainable_filter` names them for
-``eqx.partition``.
+A model is a pytree: ``W_rec``, ``W_inp``, ``base_firing``, ``init``, the
+time constants (``log_tau`` and its anchors), the masks and sign matrices are
+array leaves; ``spec`` and ``dynamics`` are static. Gradients reach only
+what the spec lets train: ``W_rec`` and ``W_inp`` outside frozen projections
+(``trainable=False``), and the ``base_firing`` / ``init`` / ``log_tau``
+entries of regions with ``learnable_bias`` / ``learnable_init`` /
+``learnable_tau``; everything else enters the computation through
+``jax.lax.stop_gradient``. :func:`trainable_filter` names the arrays to
+train for ``eqx.partition``.
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
 import numbers
+from functools import lru_cache
 
 import equinox as eqx
 import jax
@@ -19,12 +24,45 @@ import jax.numpy as jnp
 import numpy as np
 
 from mrnn_core import (PARAM_NAMES, Checkpoint, Connectivity, Dynamics, MRNNConfigError,
-                       NetworkSpec, connectivity_from_arrays, describe, load_config)
+                       NetworkSpec, connectivity_from_arrays, describe, learnable_masks,
+                       load_config, trainable_masks)
 
 from ._activations import get_activation
 from ._functional import effective_weights
 from ._regions import layout, projection, region_activity, weight_subset
-from ._simulate import simulate
+from ._simulate import _alpha, simulate
+
+_ARRAYS = tuple(n for n in PARAM_NAMES if n != "tau")
+"""Checkpoint arrays a model holds as they are (``tau`` lives in ``log_tau`` and its anchors)."""
+
+
+@lru_cache(maxsize=64)
+def _trains(spec: NetworkSpec) -> dict[str, np.ndarray]:
+    """Array name -> boolean mask of the entries that train, from the spec alone.
+
+    ``W_rec`` ``[H, H]`` / ``W_inp`` ``[H, I]``: False in frozen projections;
+    ``base_firing`` / ``init`` / ``tau`` ``[H]``: True on the units of regions
+    with ``learnable_bias`` / ``learnable_init`` / ``learnable_tau``.
+    """
+    rec, inp = trainable_masks(spec)
+    out = {"W_rec": rec != 0, "W_inp": inp != 0,
+           **{k: v != 0 for k, v in learnable_masks(spec).items()}}
+    for a in out.values():
+        a.setflags(write=False)
+    return out
+
+
+def _gated(a, trains: np.ndarray):
+    """``a`` where ``trains``, else ``stop_gradient(a)``: same values, gradient only where trained.
+
+    Frozen entries then get exactly zero gradient, so SGD (with momentum) and
+    Adam leave them bit-identical.
+    """
+    if trains.all():
+        return a
+    if not trains.any():
+        return jax.lax.stop_gradient(a)
+    return jnp.where(trains, a, jax.lax.stop_gradient(a))
 
 
 def _seed_from(key, seed):
@@ -50,13 +88,27 @@ def _seed_from(key, seed):
 class mRNNBase(eqx.Module):
     """What the leaky :class:`mRNN` and :class:`ElmanmRNN` share: arrays, structure, helpers.
 
-    **Fields** (the names of :data:`mrnn_core.PARAM_NAMES`):
+    **Fields** (the names of :data:`mrnn_core.PARAM_NAMES`, ``tau`` split in two):
 
-    - `W_rec` ``[H, H]``, `W_inp` ``[H, I]``: raw weights (trained).
+    - `W_rec` ``[H, H]``, `W_inp` ``[H, I]``: raw weights, trained except in
+      frozen projections (``trainable=False`` on a connection or its
+      destination region; see :meth:`freeze`).
     - `base_firing` ``[H]``: the baseline ``b``; only regions with
       ``learnable_bias=True`` train their slice.
+    - `init` ``[H]``: the default initial state (leaky ``x0``, Elman ``h0``),
+      used when a call gives none; regions with ``learnable_init=True`` train
+      their slice.
+    - `log_tau` ``[H]``: ``log`` of the time constants; regions with
+      ``learnable_tau=True`` (leaky) train their slice, so ``tau = exp(log_tau)``
+      stays positive.
+    - `tau_ref`, `log_tau_ref` ``[H]``: the time constants and ``log_tau`` the
+      model was created or loaded with (never trained). Other units keep
+      ``tau_ref``; learnable ones use ``tau_ref exp(log_tau - log_tau_ref)``,
+      which is ``exp(log_tau)`` in value and gradient but exactly ``tau_ref``
+      until trained (``exp(log(t))`` need not be ``t``), so checkpoints round-trip
+      bit for bit. :attr:`tau` combines them.
     - `W_rec_mask`, `W_rec_sign_matrix` ``[H, H]``, `W_inp_mask`,
-      `W_inp_sign_matrix` ``[H, I]``, `init` ``[H]``: never trained.
+      `W_inp_sign_matrix` ``[H, I]``: never trained.
     - `spec`, `dynamics` (static): the :class:`mrnn_core.NetworkSpec` and
       :class:`mrnn_core.Dynamics`.
     """
@@ -69,6 +121,9 @@ class mRNNBase(eqx.Module):
     W_inp_sign_matrix: jax.Array
     base_firing: jax.Array
     init: jax.Array
+    log_tau: jax.Array
+    tau_ref: jax.Array
+    log_tau_ref: jax.Array
     spec: NetworkSpec = eqx.field(static=True)
     dynamics: Dynamics = eqx.field(static=True)
 
@@ -121,23 +176,81 @@ class mRNNBase(eqx.Module):
         return self
 
     def to_checkpoint(self) -> Checkpoint:
-        """A :class:`mrnn_core.Checkpoint`: float64 numpy copies of every array (exact)."""
-        params = {name: np.array(getattr(self, name), dtype=np.float64) for name in PARAM_NAMES}
+        """A :class:`mrnn_core.Checkpoint`: float64 numpy copies of every array (exact).
+
+        ``params["tau"]`` holds the effective (possibly learned) time constants
+        :attr:`tau`, ``params["init"]`` the current (possibly learned) ``init``.
+        With learnable time constants (leaky) it also holds ``log_tau`` ``[H]``,
+        so :meth:`from_checkpoint` (here or in torch) restores the trained
+        parameter itself, not only ``tau``.
+        """
+        params = {name: np.array(getattr(self, name), dtype=np.float64) for name in _ARRAYS}
+        params["tau"] = np.array(self.tau, dtype=np.float64)
+        if self._learns_tau:
+            params["log_tau"] = np.array(self.log_tau, dtype=np.float64)
         return Checkpoint(self.spec, self.dynamics, params)
+
+    # training switches ---------------------------------------------------------
+
+    def freeze(self, *targets):
+        """A new model whose projections into ``targets`` are frozen (reservoir-style).
+
+        A target is a recurrent region or parent name (every recurrent and input
+        projection into it) or a ``(src, dst)`` pair of a declared connection
+        (parents expand); see :meth:`mrnn_core.NetworkSpec.with_frozen`. Frozen
+        entries of ``W_rec`` / ``W_inp`` get exactly zero gradient. Arrays are
+        shared with this model, which is left unchanged.
+        """
+        return self._with_spec(self.spec.with_frozen(*targets))
+
+    def unfreeze(self, *targets):
+        """A new model whose projections into ``targets`` train again (see :meth:`freeze`)."""
+        return self._with_spec(self.spec.with_trainable(*targets, trainable=True))
+
+    def _with_spec(self, spec: NetworkSpec):
+        new = object.__new__(type(self))
+        for f in dataclasses.fields(self):
+            object.__setattr__(new, f.name, getattr(self, f.name))
+        object.__setattr__(new, "spec", spec)
+        return new
 
     # the arrays as the dynamics see them ---------------------------------------
 
     def params(self) -> dict:
-        """The mapping :func:`mrnn_jax.simulate` takes, with the bias of regions
-        without ``learnable_bias`` behind ``stop_gradient``."""
-        trainable = self._structure.bias_trainable
-        b = self.base_firing
-        if not trainable.all():
-            b = jnp.where(trainable, b, jax.lax.stop_gradient(b))
-        return {"W_rec": self.W_rec, "W_rec_mask": self.W_rec_mask,
-                "W_rec_sign_matrix": self.W_rec_sign_matrix, "W_inp": self.W_inp,
-                "W_inp_mask": self.W_inp_mask, "W_inp_sign_matrix": self.W_inp_sign_matrix,
-                "base_firing": b}
+        """The mapping :func:`mrnn_jax.simulate` takes, ``tau`` included.
+
+        Entries that do not train (frozen projections, biases of regions
+        without ``learnable_bias``) are behind ``stop_gradient``: same values,
+        zero gradient.
+        """
+        trains = _trains(self.spec)
+        return {"W_rec": _gated(self.W_rec, trains["W_rec"]), "W_rec_mask": self.W_rec_mask,
+                "W_rec_sign_matrix": self.W_rec_sign_matrix,
+                "W_inp": _gated(self.W_inp, trains["W_inp"]), "W_inp_mask": self.W_inp_mask,
+                "W_inp_sign_matrix": self.W_inp_sign_matrix,
+                "base_firing": _gated(self.base_firing, trains["base_firing"]),
+                "tau": self.tau}
+
+    @property
+    def tau(self):
+        """``[H]`` time constants: ``exp(log_tau)`` on units of regions with
+        ``learnable_tau`` (leaky; computed as ``tau_ref exp(log_tau - log_tau_ref)``),
+        ``tau_ref`` elsewhere."""
+        fixed = jax.lax.stop_gradient(self.tau_ref)
+        if not self._learns_tau:
+            return fixed
+        scale = jnp.exp(self.log_tau - jax.lax.stop_gradient(self.log_tau_ref))
+        return jnp.where(_trains(self.spec)["tau"], fixed * scale, fixed)
+
+    @property
+    def _learns_tau(self) -> bool:
+        return self.dynamics.kind == "leaky" and bool(_trains(self.spec)["tau"].any())
+
+    @property
+    def alpha(self):
+        """``dt / tau``: a float when every unit's is equal (and known), else ``[H]``; Elman 1."""
+        alpha, tau = _alpha({"tau": self.tau}, self.dynamics)
+        return alpha if tau is None else self.dynamics.dt / tau
 
     def effective_weights(self):
         """``(W_rec_eff [H, H], W_inp_eff [H, I])``: see :func:`mrnn_jax.effective_weights`."""
@@ -198,8 +311,23 @@ class mRNNBase(eqx.Module):
 
     @property
     def initial_condition(self):
-        """``init`` ``[H]``: the initial pre-activation of every unit."""
-        return jax.lax.stop_gradient(self.init)
+        """``init`` ``[H]``: the default initial state of every unit (leaky: the
+        pre-activation ``x0``; Elman: the rate ``h0``). Regions with
+        ``learnable_init`` pass gradients to their slice."""
+        return _gated(self.init, _trains(self.spec)["init"])
+
+    def _default_state(self, inp, stim_input):
+        """``init`` shaped like the state a call with ``inp`` / ``stim_input`` needs.
+
+        ``[B, H]`` for batched (3-d) input, else ``[H]``; bad shapes are left
+        for :func:`simulate` to report.
+        """
+        init = self.initial_condition
+        seq = inp if inp is not None else stim_input
+        if seq is None or jnp.ndim(seq) != 3:
+            return init
+        batch = jnp.shape(seq)[0 if self.dynamics.batch_first else 1]
+        return jnp.broadcast_to(init, (batch, init.shape[0]))
 
     def get_region_indices(self, region: str) -> tuple[int, int]:
         """``(start, end)`` of ``region`` in the hidden (or input) vector."""
@@ -230,8 +358,23 @@ class mRNNBase(eqx.Module):
 
 
 def _assign(self: mRNNBase, ckpt: Checkpoint) -> None:
-    for name in PARAM_NAMES:
+    tau = np.asarray(ckpt.params["tau"], dtype=np.float64)
+    if ckpt.dynamics.kind == "leaky" and not np.all(np.isfinite(tau) & (tau > 0)):
+        unit = int(np.flatnonzero(~(np.isfinite(tau) & (tau > 0)))[0])
+        region = ckpt.spec.recurrent_names[np.searchsorted(
+            np.cumsum([r.num_units for r in ckpt.spec.recurrent_regions]), unit, side="right")]
+        raise MRNNConfigError(
+            f"checkpoint params['tau']: expected finite time constants > 0, got "
+            f"{float(tau[unit])!r} for unit {unit} (region {region!r})")
+    for name in _ARRAYS:
         object.__setattr__(self, name, jnp.asarray(ckpt.params[name]))
+    # A checkpoint's log_tau (torch and this backend write one when tau learns)
+    # is the trained parameter itself; otherwise log(tau) has the same tau.
+    log_tau = np.asarray(ckpt.params["log_tau"] if "log_tau" in ckpt.params
+                         else np.log(np.where(tau > 0, tau, 1.0)), dtype=np.float64)
+    object.__setattr__(self, "tau_ref", jnp.asarray(tau))
+    object.__setattr__(self, "log_tau", jnp.asarray(log_tau))
+    object.__setattr__(self, "log_tau_ref", jnp.asarray(log_tau))
     object.__setattr__(self, "spec", ckpt.spec)
     object.__setattr__(self, "dynamics", ckpt.dynamics)
 
@@ -245,10 +388,17 @@ class mRNN(mRNNBase):
 
     **Arguments:**
 
+    Regions may set their own ``tau`` (the spec's ``RecurrentRegionSpec.tau``;
+    ``tau`` here is the default), making ``alpha = dt / tau`` a per-unit
+    vector: each unit's row of the update uses its own alpha, and ``c_x`` is per
+    unit too. Regions with ``learnable_tau`` train ``log_tau``.
+
+    **Arguments:**
+
     - `config`: an mRNNTorch-format JSON path, a dict or a :class:`mrnn_core.NetworkSpec`.
     - `activation`, `noise_level_act`, `noise_level_inp`, `rec_constrained`,
-      `inp_constrained`, `batch_first`, `spectral_radius`, `dt`, `tau`: see
-      :class:`mrnn_core.Dynamics`.
+      `inp_constrained`, `batch_first`, `spectral_radius`, `dt`, `tau`,
+      `balance_ei`: see :class:`mrnn_core.Dynamics`.
     - `key`: a PRNG key the numpy seed of the masks and weights is derived from;
       or `seed`: that seed itself (then the arrays equal
       ``Checkpoint.initialise(spec, dynamics, seed)`` and the torch model's).
@@ -258,20 +408,28 @@ class mRNN(mRNNBase):
 
     def __init__(self, config=None, activation="relu", noise_level_act=0.01,
                  noise_level_inp=0.01, rec_constrained=True, inp_constrained=True,
-                 batch_first=True, spectral_radius=None, dt=10, tau=100, *, key=None, seed=None):
+                 batch_first=True, spectral_radius=None, dt=10, tau=100, *, key=None, seed=None,
+                 balance_ei=False):
         dynamics = Dynamics(kind="leaky", activation=activation, dt=dt, tau=tau,
                             noise_level_act=noise_level_act, noise_level_inp=noise_level_inp,
                             rec_constrained=rec_constrained, inp_constrained=inp_constrained,
-                            batch_first=batch_first, spectral_radius=spectral_radius)
+                            batch_first=batch_first, spectral_radius=spectral_radius,
+                            balance_ei=balance_ei)
         super().__init__(config, dynamics, key=key, seed=seed)
 
-    def __call__(self, inp, x0, h0=None, *, stim_input=None, W_rec=None, key=None,
+    def __call__(self, inp, x0=None, h0=None, *, stim_input=None, W_rec=None, key=None,
                  eps_x=None, eps_u=None, recurrence="auto"):
         """Run ``T`` steps; see :func:`mrnn_jax.simulate` for shapes and the noise arguments.
+
+        Without `x0` the network starts from :attr:`initial_condition`
+        (``x0 = init`` per batch entry, ``h0 = f(x0)`` unless given), which
+        trains where regions have ``learnable_init``.
 
         **Returns:** ``(xs, hs)``, each ``[B, T, H]`` (``[T, B, H]`` if not
         ``batch_first``; ``[T, H]`` for unbatched ``inp`` ``[T, I]`` and ``x0`` ``[H]``).
         """
+        if x0 is None:
+            x0 = self._default_state(inp, stim_input)
         return simulate(self.params(), self.dynamics, inp, x0, h0, stim_input=stim_input,
                         W_rec=W_rec, eps_x=eps_x, eps_u=eps_u, key=key,
                         recurrence=self._recurrence(recurrence))
@@ -295,19 +453,26 @@ class ElmanmRNN(mRNNBase):
 
     def __init__(self, config=None, activation="relu", noise_level_act=0.01,
                  noise_level_inp=0.01, rec_constrained=True, inp_constrained=True,
-                 batch_first=True, spectral_radius=None, *, key=None, seed=None):
+                 batch_first=True, spectral_radius=None, *, key=None, seed=None,
+                 balance_ei=False):
         dynamics = Dynamics(kind="elman", activation=activation,
                             noise_level_act=noise_level_act, noise_level_inp=noise_level_inp,
                             rec_constrained=rec_constrained, inp_constrained=inp_constrained,
-                            batch_first=batch_first, spectral_radius=spectral_radius)
+                            batch_first=batch_first, spectral_radius=spectral_radius,
+                            balance_ei=balance_ei)
         super().__init__(config, dynamics, key=key, seed=seed)
 
-    def __call__(self, inp, h0, *, stim_input=None, W_rec=None, key=None, eps_x=None,
+    def __call__(self, inp, h0=None, *, stim_input=None, W_rec=None, key=None, eps_x=None,
                  eps_u=None, recurrence="auto"):
         """Run ``T`` steps from rates ``h0``; see :func:`mrnn_jax.simulate`.
 
+        Without `h0` the network starts from :attr:`initial_condition` (``init``
+        per batch entry), which trains where regions have ``learnable_init``.
+
         **Returns:** ``hs`` ``[B, T, H]`` (``[T, B, H]`` if not ``batch_first``).
         """
+        if h0 is None:
+            h0 = self._default_state(inp, stim_input)
         return simulate(self.params(), self.dynamics, inp, h0=h0, stim_input=stim_input,
                         W_rec=W_rec, eps_x=eps_x, eps_u=eps_u, key=key,
                         recurrence=self._recurrence(recurrence))
@@ -323,20 +488,24 @@ _CLASSES = {"leaky": mRNN, "elman": ElmanmRNN}
 def trainable_filter(tree):
     """A pytree of bools over ``tree``: True for the arrays an optimiser should train.
 
-    Inside every model: ``W_rec``, ``W_inp`` and ``base_firing`` when some
-    region has ``learnable_bias`` (its other entries then get zero gradient,
-    which keeps them fixed under SGD or Adam; decoupled weight decay, as in
-    ``optax.adamw``, would still shrink them unless masked out of the decay);
-    never masks, sign matrices or ``init``. Elsewhere in ``tree`` (a readout,
-    say): every floating-point array. Use it with ``eqx.partition``::
+    Inside every model: ``W_rec`` and ``W_inp``; ``base_firing`` when some
+    region has ``learnable_bias``, ``init`` when some has ``learnable_init``,
+    ``log_tau`` when some has ``learnable_tau`` (leaky); never masks, sign
+    matrices or the ``tau_ref`` / ``log_tau_ref`` anchors. Entries that do not
+    train (frozen projections, other regions' slices) get exactly zero
+    gradient, which keeps them fixed under SGD (with momentum) or Adam; weight
+    decay acts on the raw arrays, so decoupled decay (``optax.adamw``) would still shrink them unless masked out
+    of the decay. Elsewhere in ``tree`` (a readout, say): every floating-point
+    array. Use it with ``eqx.partition``::
 
         trainable, frozen = eqx.partition(model, mrnn_jax.trainable_filter(model))
     """
     def model_filter(model: mRNNBase):
         flags = jax.tree.map(lambda _: False, model)
-        learn_bias = bool(model._structure.bias_trainable.any())
-        return eqx.tree_at(lambda m: (m.W_rec, m.W_inp, m.base_firing), flags,
-                           (True, True, learn_bias))
+        learns = {k: bool(v.any()) for k, v in _trains(model.spec).items()}
+        return eqx.tree_at(lambda m: (m.W_rec, m.W_inp, m.base_firing, m.init, m.log_tau), flags,
+                           (True, True, learns["base_firing"], learns["init"],
+                            model._learns_tau))
 
     return jax.tree.map(
         lambda x: model_filter(x) if isinstance(x, mRNNBase) else eqx.is_inexact_array(x),

@@ -13,14 +13,15 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from mrnn_core import PARAM_NAMES, Dynamics, MRNNConfigError, check_call_shapes
+from mrnn_core import PARAM_NAMES, Dynamics, MRNNConfigError, check_call_shapes, uniform_alpha
 
 from ._activations import get_activation
 from ._blocks import choose_plan, recurrent_input, split_weights
 from ._functional import _PRECISION, drive, effective_weights
 
-_USED = tuple(n for n in PARAM_NAMES if n != "init")
+_USED = tuple(n for n in PARAM_NAMES if n not in ("init", "tau"))  # "tau" is optional
 
 # Batch x hidden size from which the input term is computed inside each step
 # rather than as one [T, B, H] drive array before the loop. Measured on this
@@ -52,12 +53,33 @@ def _check_network(params, dynamics) -> tuple[int, int]:
     H, I = mask
     expected = {"W_rec": (H, H), "W_rec_mask": (H, H), "W_rec_sign_matrix": (H, H),
                 "W_inp": (H, I), "W_inp_sign_matrix": (H, I), "base_firing": (H,)}
+    if params.get("tau") is not None:
+        expected["tau"] = (H,)
     for name, want in expected.items():
         if _shape(params[name]) != want:
             raise MRNNConfigError(
                 f"params[{name!r}]: expected shape {want} (H = {H}, I = {I}, read from "
                 f"W_inp_mask), got {_shape(params[name])}")
     return H, I
+
+
+def _alpha(params, dynamics):
+    """``(alpha, tau)``: the leaky update's alpha as a static float, or ``(None, tau [H])``.
+
+    Without ``params["tau"]`` (and for Elman) alpha is ``dynamics.alpha``.
+    Concrete time constants that are all equal give the float
+    (:func:`mrnn_core.uniform_alpha`), so such a network compiles and runs
+    exactly the scalar-tau code; unequal or traced ones (a learned tau) give
+    ``tau`` for the vector path, ``alpha = dt / tau`` per unit.
+    """
+    tau = params.get("tau") if dynamics.kind == "leaky" else None
+    if tau is None:
+        return dynamics.alpha, None
+    if not isinstance(tau, jax.core.Tracer):
+        alpha = uniform_alpha(np.asarray(tau), dynamics)
+        if isinstance(alpha, float):
+            return alpha, None
+    return None, tau
 
 
 def _time_major(a, batch_first: bool, batched: bool):
@@ -81,7 +103,9 @@ def input_drive(params: Mapping, dynamics: Dynamics, inp, *, stim_input=None,
     """Everything but the recurrence, for all steps at once.
 
     ``drive_t = W_inp_eff (u_t + c_u eps_u_t) + b + c_x eps_x_t + s_t`` with
-    ``c_x = dynamics.hid_noise_const``, ``c_u = dynamics.inp_noise_const``.
+    ``c_x = dynamics.hid_noise_vector(alpha)`` (``dynamics.hid_noise_const``,
+    or ``[H]`` when ``params["tau"]`` makes alpha per unit) and
+    ``c_u = dynamics.inp_noise_const``.
 
     **Arguments:**
 
@@ -101,8 +125,10 @@ def input_drive(params: Mapping, dynamics: Dynamics, inp, *, stim_input=None,
     tm = partial(_time_major, batch_first=dynamics.batch_first, batched=call.batched)
     _, W_inp_eff = effective_weights(params, dynamics)
     u = tm(inp) if inp is not None else jnp.zeros((call.steps, call.batch, I), W_inp_eff.dtype)
+    alpha, tau = _alpha(params, dynamics)
+    c_x = dynamics.hid_noise_vector(alpha if tau is None else dynamics.dt / jnp.asarray(tau))
     out = drive(dynamics, W_inp_eff, jnp.asarray(params["base_firing"]), u,
-                tm(stim_input), tm(eps_x), tm(eps_u))
+                tm(stim_input), tm(eps_x), tm(eps_u), c_x)
     return out if call.batched else out[:, 0, :]
 
 
@@ -114,6 +140,9 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
     leaky: ``x_{t+1} = x_t + alpha (-x_t + W_rec_eff h_t + W_inp_eff (u_t + c_u eps_u)
     + b + c_x eps_x + s_t)``; Elman: ``x_{t+1} = W_rec_eff h_t + W_inp_eff (u_t +
     c_u eps_u) + b + c_x eps_x + s_t``; then ``h_{t+1} = f(x_{t+1})``.
+    With per-unit time constants ``params["tau"]`` ``[H]``, ``alpha = dt / tau``
+    and ``c_x = sqrt(2 alpha sigma_x^2) / alpha`` are ``[H]`` vectors (each
+    unit's row of the update uses its own); equal ones give the scalar code.
 
     Pure and transformable: ``jax.jit(simulate, static_argnums=1)``,
     ``jax.vmap`` over a batch or over stacked parameter sets, ``jax.grad``.
@@ -122,8 +151,10 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
     **Arguments:**
 
     - `params`: a mapping with ``W_rec`` ``[H, H]``, ``W_inp`` ``[H, I]``, their
-      ``_mask`` and ``_sign_matrix`` of the same shapes, and ``base_firing``
-      ``[H]`` (extra keys are ignored, so a checkpoint's ``params`` works).
+      ``_mask`` and ``_sign_matrix`` of the same shapes, ``base_firing``
+      ``[H]`` and optionally ``tau`` ``[H]`` (per-unit time constants, leaky
+      only; without it ``dynamics.tau``). Extra keys are ignored, so a
+      checkpoint's ``params`` works.
     - `dynamics`: a :class:`mrnn_core.Dynamics` (static: hashable, not traced).
     - `inp`: ``[B, T, I]`` if ``dynamics.batch_first`` else ``[T, B, I]``, or
       ``[T, I]`` unbatched; None when ``I = 0`` and `stim_input` gives ``T``.
@@ -165,16 +196,20 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
                       W_rec=_shape(W_rec), eps_x=_shape(eps_x), eps_u=_shape(eps_u))
     plan = choose_plan(recurrence, params["W_rec_mask"], H, W_rec is not None)
     used = {n: params[n] for n in _USED}
+    alpha, used["tau"] = _alpha(params, dynamics)
     batch = int(jnp.shape(state)[0]) if len(jnp.shape(state)) == 2 else 1
     return _scan(used, inp, state, h0 if leaky else None, stim_input, W_rec,
                  eps_x, eps_u, key, dynamics=dynamics, plan=plan,
-                 input_in_step=batch * H >= _INPUT_IN_STEP_MIN)
+                 input_in_step=batch * H >= _INPUT_IN_STEP_MIN, alpha=alpha)
 
 
-@partial(jax.jit, static_argnames=("dynamics", "plan", "input_in_step"))
+@partial(jax.jit, static_argnames=("dynamics", "plan", "input_in_step", "alpha"))
 def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynamics, plan,
-          input_in_step):
-    """The compiled part of :func:`simulate`: checked arrays in, outputs in the call layout."""
+          input_in_step, alpha):
+    """The compiled part of :func:`simulate`: checked arrays in, outputs in the call layout.
+
+    ``alpha`` is the static scalar, or None when ``params["tau"]`` ``[H]`` gives
+    a per-unit one."""
     leaky = dynamics.kind == "leaky"
     batched = (inp if inp is not None else stim_input).ndim == 3
     tm = partial(_time_major, batch_first=dynamics.batch_first, batched=batched)
@@ -190,12 +225,15 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
         key_x, key_u = jax.random.split(key)
         eps_x = jax.random.normal(key_x, (T, B, H), dtype)
         eps_u = jax.random.normal(key_u, (T, B, I), dtype)
+    if params["tau"] is not None:
+        alpha = dynamics.dt / params["tau"]
+    c_x = dynamics.hid_noise_vector(alpha)
     bias = params["base_firing"]
     if not input_in_step:
         # Small state: one [T, B, H] drive array is cheap, another matmul per step is not.
         if u is None:
             u = jnp.zeros((T, B, I), dtype)
-        extra = drive(dynamics, W_inp_eff, bias, u, tm(stim_input), eps_x, eps_u)
+        extra = drive(dynamics, W_inp_eff, bias, u, tm(stim_input), eps_x, eps_u, c_x)
         u, bias = None, None
     else:
         if eps_u is not None:
@@ -203,7 +241,7 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
         if I == 0:
             u = None
         # The drive's terms other than W_inp_eff u_t + b, summed once (or None).
-        extra = None if eps_x is None else dynamics.hid_noise_const * eps_x
+        extra = None if eps_x is None else c_x * eps_x
         if stim_input is not None:
             extra = tm(stim_input) if extra is None else extra + tm(stim_input)
 
@@ -219,11 +257,12 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
     # x' = (1 - alpha) x + (alpha W_rec_eff) h + alpha drive_t is the update of
     # SEMANTICS.md regrouped. For a large state the input term W_inp_eff u_t + b is
     # computed inside the step (I << H), so no [T, B, H] drive array is written
-    # and read back: the forward pass is bound by memory traffic there.
+    # and read back: the forward pass is bound by memory traffic there. A
+    # per-unit alpha scales the rows (each unit's own equation), hence alpha[:, None].
     f = get_activation(dynamics.activation)
-    alpha = dynamics.alpha if leaky else 1.0
-    W_scaled = alpha * W_rec_eff if leaky else W_rec_eff
-    W_inp_t = (alpha * W_inp_eff).T if leaky else W_inp_eff.T
+    rows = alpha if jnp.ndim(alpha) == 0 else alpha[:, None]
+    W_scaled = rows * W_rec_eff if leaky else W_rec_eff
+    W_inp_t = (rows * W_inp_eff).T if leaky else W_inp_eff.T
     if bias is not None and leaky:
         bias = alpha * bias
     if extra is not None and leaky:
