@@ -28,11 +28,15 @@ JAX_CLASSES = {"leaky": mrnn_jax.mRNN, "elman": mrnn_jax.ElmanmRNN}
 
 
 def specs(min_inputs: int = 0):
-    """Small networks mostly, sometimes one with regions of up to 120 units."""
+    """Small networks mostly, sometimes one with regions of up to 120 units, and
+    networks with the nn4n-style features (per-region and learnable tau,
+    learnable initial states, frozen projections, density and explicit masks,
+    E/I areas wired by routes)."""
     return st.one_of(
         network_specs(max_units=6, min_inputs=min_inputs),
         network_specs(min_regions=1, max_regions=3, max_units=120, max_inputs=1,
                       max_input_units=8, min_inputs=min_inputs),
+        network_specs(max_units=8, min_inputs=min_inputs, beyond_mrnntorch=True),
     )
 
 
@@ -44,7 +48,8 @@ def cases(draw, kind=None, spectral_radius=True, min_inputs=0, max_steps=12):
     raw entries to fold; the scale keeps trajectories bounded.
     """
     spec = draw(specs(min_inputs=min_inputs))
-    dynamics = draw(dynamics_settings(kind=kind, spectral_radius=spectral_radius))
+    dynamics = draw(dynamics_settings(kind=kind, spectral_radius=spectral_radius,
+                                      balance_ei=True))
     seed = draw(st.integers(0, 2**31 - 1))
     try:
         ckpt = mrnn_core.Checkpoint.initialise(spec, dynamics, seed=seed)
@@ -57,6 +62,8 @@ def cases(draw, kind=None, spectral_radius=True, min_inputs=0, max_steps=12):
         params["W_rec"] = draw(arrays((H, H), -gain, gain))
         params["W_inp"] = draw(arrays((H, I), -1.0, 1.0))
     params["base_firing"] = draw(arrays((H,), -0.5, 0.5))
+    if draw(st.booleans()):  # per-unit time constants, as a learnable tau may leave them
+        params["tau"] = draw(arrays((H,), 20.0, 150.0))
     ckpt = mrnn_core.Checkpoint(spec, dynamics, params)
     B = draw(st.integers(1, 3))
     T = draw(st.integers(1, max_steps))

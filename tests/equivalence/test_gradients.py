@@ -1,8 +1,9 @@
 """Property 2: torch autograd == jax.grad for a random linear functional of the states.
 
 Loss = sum(A * hs) (+ sum(C * xs) for the leaky model), A and C drawn.
-Gradients are compared for W_rec, W_inp, base_firing (the full vector: the
-functional interface does not know which entries a model trains), x0 / h0 and
+Gradients are compared for W_rec, W_inp, base_firing and the per-unit tau
+(full vectors: the functional interface does not know which entries a model
+trains; an Elman model has no tau, so its gradient is zero), x0 / h0 and
 the input, at rtol = 1e-9, atol = 1e-10: backpropagation adds one more pass of
 reordered sums over the same steps, still rounding-level in float64.
 """
@@ -18,7 +19,7 @@ import mrnn_jax
 import mrnn_torch
 from equiv_helpers import cases
 
-WRT = ("W_rec", "W_inp", "base_firing")
+WRT = ("W_rec", "W_inp", "base_firing", "tau")
 
 
 def _weights(draw_seed, shapes):

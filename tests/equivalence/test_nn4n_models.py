@@ -1,0 +1,157 @@
+"""Models with the nn4n-style features train the same in torch and JAX (issue 9).
+
+Drawn networks have per-region and learnable time constants, learnable
+initial states and biases, frozen regions and projections, density and mask
+connections and E/I areas. For one loss (a drawn linear functional of the
+states, started from the model's own initial state) both backends give the
+same gradient for every trained quantity, at rtol = 1e-9 / atol = 1e-10
+(float64: one backward pass of reordered sums), and exactly zero on every
+frozen or non-learnable entry. Torch keeps per-region vectors
+(``log_tau_<region>``, ``init_<region>``, ``base_firing_<region>``); JAX
+keeps full ``[H]`` leaves; the test puts torch's into ``[H]`` vectors.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import mrnn_core
+from equiv_helpers import cases, jax_model, torch_model
+
+PREFIX = {"base_firing": "base_firing_", "init": "init_", "log_tau": "log_tau_"}
+
+
+def _torch_vector(model, what, H):
+    """Gradient of torch's per-region parameters ``<what>_<region>`` as one ``[H]`` vector."""
+    out = np.zeros(H)
+    start = 0
+    for r in model.to_checkpoint().spec.recurrent_regions:
+        p = dict(model.named_parameters()).get(PREFIX[what] + r.name.replace(".", "_"))
+        if p is not None and p.grad is not None:
+            out[start:start + r.num_units] = p.grad.numpy()
+        start += r.num_units
+    return out
+
+
+def _torch_grads(model, inp, A, leaky):
+    model.zero_grad()
+    out = model(torch.tensor(inp))
+    hs = out[1] if leaky else out
+    (torch.as_tensor(A) * hs).sum().backward()
+    H = hs.shape[-1]
+    grads = {k: (np.zeros(tuple(p.shape)) if p.grad is None else p.grad.numpy())
+             for k, p in (("W_rec", model.W_rec), ("W_inp", model.W_inp))}
+    for what in PREFIX:
+        grads[what] = _torch_vector(model, what, H)
+    return grads
+
+
+def _jax_grads(model, inp, A, leaky):
+    def loss(m):
+        out = m(jnp.asarray(inp))
+        hs = out[1] if leaky else out
+        return jnp.sum(A * hs)
+
+    g = eqx.filter_grad(loss)(model)
+    return {k: np.asarray(getattr(g, k)) for k in ("W_rec", "W_inp", "base_firing", "init", "log_tau")}
+
+
+@st.composite
+def trained_cases(draw):
+    ckpt, call = draw(cases(max_steps=6))
+    spec, d = ckpt.spec, ckpt.dynamics
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    inp = call["inp"]
+    A = rng.standard_normal(inp.shape[:-1] + (spec.hidden_size,))
+    return ckpt, inp, A
+
+
+@given(trained_cases())
+def test_every_trained_quantity_gets_the_same_gradient(case):
+    ckpt, inp, A = case
+    leaky = ckpt.dynamics.kind == "leaky"
+    spec = ckpt.spec
+    t = _torch_grads(torch_model(ckpt), inp, A, leaky)
+    j = _jax_grads(jax_model(ckpt), inp, A, leaky)
+    for name in t:
+        np.testing.assert_allclose(t[name], j[name], rtol=1e-9, atol=1e-10,
+                                   err_msg=f"gradient of {name}")
+    # frozen blocks and non-learnable units get exactly zero, in both backends
+    T_rec, T_inp = mrnn_core.trainable_masks(spec)
+    learns = mrnn_core.learnable_masks(spec)
+    learns["log_tau"] = learns.pop("tau") * float(leaky)
+    for grads in (t, j):
+        assert np.all(grads["W_rec"][T_rec == 0] == 0)
+        assert np.all(grads["W_inp"][T_inp == 0] == 0)
+        for what, mask in learns.items():
+            assert np.all(grads[what][mask == 0] == 0), what
+
+
+def _frozen_network():
+    spec = (mrnn_core.NetworkSpec()
+            .with_ei_area("v1", 10, tau=30.0, learnable_tau=True, learnable_init=True)
+            .with_ei_area("v2", 10, trainable=False)
+            .with_input_region("cue", 2)
+            .with_recurrent_connection("v1", "v1")
+            .with_recurrent_connection("v1", "v2", routes=["E->E", "E->I"], density=0.5)
+            .with_recurrent_connection("v2", "v1", routes=["E->E"], trainable=False)
+            .with_input_connection("cue", "v1", routes="E->E"))
+    return mrnn_core.Checkpoint.initialise(spec, mrnn_core.Dynamics(activation="tanh"), seed=4)
+
+
+def test_one_adam_step_moves_the_same_entries_by_the_same_amount():
+    ckpt = _frozen_network()
+    rng = np.random.default_rng(0)
+    inp = rng.normal(size=(3, 8, 2))
+    A = rng.normal(size=(3, 8, ckpt.spec.hidden_size))
+
+    tm = torch_model(ckpt)
+    opt = torch.optim.Adam(tm.parameters(), lr=1e-2)
+    opt.zero_grad()
+    (torch.as_tensor(A) * tm(torch.tensor(inp))[1]).sum().backward()
+    opt.step()
+    t_after = tm.to_checkpoint().params
+
+    jm = jax_model(ckpt)
+    params, static = eqx.partition(jm, eqx.is_inexact_array)
+    opt_j = optax.adam(1e-2)
+    state = opt_j.init(params)
+
+    def loss(p):
+        return jnp.sum(A * eqx.combine(p, static)(jnp.asarray(inp))[1])
+
+    grads = jax.grad(loss)(params)
+    updates, _ = opt_j.update(grads, state, params)
+    j_after = eqx.apply_updates(jm, updates).to_checkpoint().params
+
+    before = ckpt.params
+    T_rec, _ = mrnn_core.trainable_masks(ckpt.spec)
+    for after in (t_after, j_after):
+        np.testing.assert_array_equal(after["W_rec"][T_rec == 0], before["W_rec"][T_rec == 0])
+        assert not np.array_equal(after["W_rec"], before["W_rec"])
+        assert not np.array_equal(after["tau"][:10], before["tau"][:10])      # v1 learns tau
+        np.testing.assert_array_equal(after["tau"][10:], before["tau"][10:])  # v2 does not
+    for key in ("W_rec", "W_inp", "init", "tau", "base_firing"):
+        np.testing.assert_allclose(t_after[key], j_after[key], rtol=1e-9, atol=1e-12,
+                                   err_msg=key)
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_learned_time_constants_survive_a_checkpoint_file(backend, tmp_path):
+    ckpt = _frozen_network()
+    params = dict(ckpt.params)
+    params["tau"] = params["tau"] * np.linspace(0.5, 2.0, len(params["tau"]))
+    ckpt = mrnn_core.Checkpoint(ckpt.spec, ckpt.dynamics, params)
+    model = torch_model(ckpt) if backend == "torch" else jax_model(ckpt)
+    model.to_checkpoint().save(tmp_path / "m.npz")
+    loaded = mrnn_core.Checkpoint.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.params["tau"], params["tau"])
+    other = jax_model(loaded) if backend == "torch" else torch_model(loaded)
+    np.testing.assert_array_equal(np.asarray(other.tau.detach() if backend == "jax" else other.tau),
+                                  params["tau"])
