@@ -21,6 +21,8 @@ from ._functional import step as step
 from ._model import ElmanmRNN as ElmanmRNN
 from ._model import mRNN as mRNN
 from ._model import mRNNBase as mRNNBase
+from . import losses as losses
+from .readout import Readout as Readout
 from ._model import trainable_filter as trainable_filter
 from ._regions import initial_condition as initial_condition
 from ._regions import projection as projection
@@ -37,4 +39,5 @@ __all__ = [
     "get_activation", "effective_weights", "input_drive", "step", "simulate",
     "region_indices", "region_activity", "projection", "weight_subset",
     "tonic_input", "initial_condition",
+    "Readout", "losses",
 ]

@@ -29,6 +29,8 @@ from ._functional import step as step
 from ._functional import tonic_input as tonic_input
 from ._functional import weight_subset as weight_subset
 from ._leaky import mRNN as mRNN
+from . import losses as losses
+from .readout import Readout as Readout
 from .region import Connection as Connection
 from .region import InputRegion as InputRegion
 from .region import RecurrentRegion as RecurrentRegion
@@ -40,4 +42,5 @@ __all__ = [
     "get_activation", "effective_weights", "input_drive", "step", "simulate",
     "region_indices", "region_activity", "projection", "weight_subset",
     "tonic_input", "initial_condition",
+    "Readout", "losses",
 ]
