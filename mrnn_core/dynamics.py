@@ -120,6 +120,19 @@ class Dynamics:
             return math.sqrt(2.0 * alpha * self.noise_level_act**2) / alpha
         return (2.0 * alpha * self.noise_level_act**2) ** 0.5 / alpha
 
+    def inp_noise_for(self, alpha):
+        """``c_u`` of a network whose alpha is ``alpha``.
+
+        A float alpha (all regions share one tau) gives ``sqrt(2 alpha
+        sigma_u^2) / alpha``, so such a network matches the scalar-tau one
+        exactly, noise included. A per-unit alpha gives
+        :attr:`inp_noise_const` (that of ``Dynamics.tau``): input noise lives
+        in input space, which has no per-unit time constant. Elman: ``sigma_u``.
+        """
+        if self.kind == "leaky" and isinstance(alpha, numbers.Real):
+            return math.sqrt(2.0 * alpha * self.noise_level_inp**2) / alpha
+        return self.inp_noise_const
+
     def to_dict(self) -> dict:
         return asdict(self)
 

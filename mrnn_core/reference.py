@@ -111,7 +111,7 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
     # ones give the scalar, so the numbers match a scalar-tau network exactly.
     alpha = (uniform_alpha(params["tau"], dynamics) if params.get("tau") is not None
              else dynamics.alpha)
-    c_x, c_u = dynamics.hid_noise_vector(alpha), dynamics.inp_noise_const
+    c_x, c_u = dynamics.hid_noise_vector(alpha), dynamics.inp_noise_for(alpha)
 
     x = np.asarray(state, dtype=float).reshape(call.batch, H)
     if leaky:

@@ -53,16 +53,16 @@ def effective_weights(params: Mapping, dynamics: Dynamics):
 
 
 def drive(dynamics: Dynamics, W_inp_eff, base_firing, u, stim_input=None,
-          eps_x=None, eps_u=None, c_x=None):
+          eps_x=None, eps_u=None, c_x=None, c_u=None):
     """``W_inp_eff (u + c_u eps_u) + b + c_x eps_x + s`` for any leading axes.
 
     ``u``, ``eps_u`` are ``[..., I]``; ``stim_input``, ``eps_x`` and the result
-    ``[..., H]``; ``c_u`` is ``dynamics.inp_noise_const``, ``c_x`` a float or
+    ``[..., H]``; ``c_u`` a float (default ``dynamics.inp_noise_const``), ``c_x`` a float or
     ``[H]`` (per-unit alpha; default ``dynamics.hid_noise_const``). Absent
     terms (None) are left out.
     """
     if eps_u is not None:
-        u = u + dynamics.inp_noise_const * eps_u
+        u = u + (dynamics.inp_noise_const if c_u is None else c_u) * eps_u
     out = matmul_t(u, W_inp_eff) + base_firing
     if eps_x is not None:
         out = out + (dynamics.hid_noise_const if c_x is None else c_x) * eps_x

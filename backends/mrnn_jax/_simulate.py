@@ -105,7 +105,7 @@ def input_drive(params: Mapping, dynamics: Dynamics, inp, *, stim_input=None,
     ``drive_t = W_inp_eff (u_t + c_u eps_u_t) + b + c_x eps_x_t + s_t`` with
     ``c_x = dynamics.hid_noise_vector(alpha)`` (``dynamics.hid_noise_const``,
     or ``[H]`` when ``params["tau"]`` makes alpha per unit) and
-    ``c_u = dynamics.inp_noise_const``.
+    ``c_u = dynamics.inp_noise_for(alpha)``.
 
     **Arguments:**
 
@@ -128,7 +128,7 @@ def input_drive(params: Mapping, dynamics: Dynamics, inp, *, stim_input=None,
     alpha, tau = _alpha(params, dynamics)
     c_x = dynamics.hid_noise_vector(alpha if tau is None else dynamics.dt / jnp.asarray(tau))
     out = drive(dynamics, W_inp_eff, jnp.asarray(params["base_firing"]), u,
-                tm(stim_input), tm(eps_x), tm(eps_u), c_x)
+                tm(stim_input), tm(eps_x), tm(eps_u), c_x, dynamics.inp_noise_for(alpha))
     return out if call.batched else out[:, 0, :]
 
 
@@ -225,6 +225,7 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
         key_x, key_u = jax.random.split(key)
         eps_x = jax.random.normal(key_x, (T, B, H), dtype)
         eps_u = jax.random.normal(key_u, (T, B, I), dtype)
+    c_u = dynamics.inp_noise_for(alpha)  # before alpha may become a per-unit array
     if params["tau"] is not None:
         alpha = dynamics.dt / params["tau"]
     c_x = dynamics.hid_noise_vector(alpha)
@@ -233,11 +234,11 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
         # Small state: one [T, B, H] drive array is cheap, another matmul per step is not.
         if u is None:
             u = jnp.zeros((T, B, I), dtype)
-        extra = drive(dynamics, W_inp_eff, bias, u, tm(stim_input), eps_x, eps_u, c_x)
+        extra = drive(dynamics, W_inp_eff, bias, u, tm(stim_input), eps_x, eps_u, c_x, c_u)
         u, bias = None, None
     else:
         if eps_u is not None:
-            u = (u if u is not None else 0.0) + dynamics.inp_noise_const * eps_u
+            u = (u if u is not None else 0.0) + c_u * eps_u
         if I == 0:
             u = None
         # The drive's terms other than W_inp_eff u_t + b, summed once (or None).

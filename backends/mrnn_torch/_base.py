@@ -708,7 +708,7 @@ class mRNNBase(RegionHelpers, nn.Module):
 
     def _inp_noise(self, batch_size: int) -> torch.Tensor:
         """``c_u * eps``, ``eps`` standard normal ``[B, I]``."""
-        return self.inp_noise_const * torch.randn(
+        return self.dynamics.inp_noise_for(self.alpha) * torch.randn(
             batch_size, self.total_num_inputs, device=self._device, dtype=self._dtype)
 
     def _noise_draws(self, inp, state, stim_input):

@@ -148,11 +148,12 @@ def _uniform_alpha(tau, dynamics: Dynamics):
     return a
 
 
-def _drive(W_inp_eff, b, dynamics: Dynamics, u, s, eps_x, eps_u, scale=1.0, c_x=None):
+def _drive(W_inp_eff, b, dynamics: Dynamics, u, s, eps_x, eps_u, scale=1.0, c_x=None,
+           c_u=None):
     """``scale`` times the ``[T, B, H]`` drive of every step, from time-major ``[T, B, .]`` tensors.
 
     ``scale`` and ``c_x`` (default ``dynamics.hid_noise_const``) are floats or
-    ``[H]`` tensors (per-unit alpha). One fresh, contiguous tensor that is not
+    ``[H]`` tensors (per-unit alpha); ``c_u`` defaults to ``dynamics.inp_noise_const``. One fresh, contiguous tensor that is not
     a view (the fused recurrence overwrites it): a single ``addmm`` forms
     ``scale (u W^T + b)``, reshaped with ``_unsafe_view`` (``reshape`` would
     return a view of the 2-D result), and noise and stimulus are added into
@@ -163,7 +164,7 @@ def _drive(W_inp_eff, b, dynamics: Dynamics, u, s, eps_x, eps_u, scale=1.0, c_x=
     vector = isinstance(scale, torch.Tensor)
     s0 = 1.0 if vector else scale
     if eps_u is not None:
-        u = torch.add(u, eps_u, alpha=dynamics.inp_noise_const)
+        u = torch.add(u, eps_u, alpha=dynamics.inp_noise_const if c_u is None else c_u)
     H, I = W_inp_eff.shape
     rows = math.prod(u.shape[:-1])  # not -1: I may be 0
     drive = torch.addmm(b, u.reshape(rows, I), W_inp_eff.T, beta=s0, alpha=s0)
@@ -187,7 +188,7 @@ def input_drive(params: Mapping, dynamics: Dynamics, inp, *, stim_input=None,
     ``drive_t = W_inp_eff (u_t + c_u eps_u_t) + b + c_x eps_x_t + s_t`` with
     ``c_x = dynamics.hid_noise_vector(alpha)`` (``dynamics.hid_noise_const``
     unless ``params["tau"]`` makes alpha per unit; then ``c_x`` is ``[H]``),
-    ``c_u = dynamics.inp_noise_const`` and ``b = params["base_firing"]``.
+    ``c_u = dynamics.inp_noise_for(alpha)`` and ``b = params["base_firing"]``.
 
     **Arguments:** ``inp`` ``[B, T, I]`` if ``dynamics.batch_first`` else
     ``[T, B, I]`` (``None`` for zero input when ``stim_input`` gives ``T``);
@@ -212,7 +213,7 @@ def _drive_for_call(params, dynamics, W_inp_eff, call, inp, stim_input, eps_x, e
         u = W_inp_eff.new_zeros(call.steps, call.batch, W_inp_eff.shape[1])
     c_x = dynamics.hid_noise_vector(alpha)
     return _drive(W_inp_eff, params["base_firing"], dynamics, u, tm(stim_input),
-                  tm(eps_x), tm(eps_u), c_x=c_x)
+                  tm(eps_x), tm(eps_u), c_x=c_x, c_u=dynamics.inp_noise_for(alpha))
 
 
 def _step(f, alpha, leaky: bool, W_rec_T, state, drive_t):
@@ -380,7 +381,8 @@ def _simulate_fused(params, dynamics, W_rec, W_inp_eff, call, plan, f, inp, stat
     # The recurrence takes alpha * drive (it is the first term of every x_t)
     # and uses that tensor as its output buffer, so it is formed only once.
     drive = _drive(W_inp_eff, params["base_firing"], dynamics, u, lift(stim_input),
-                   lift(eps_x), lift(eps_u), scale=alpha, c_x=dynamics.hid_noise_vector(alpha))
+                   lift(eps_x), lift(eps_u), scale=alpha, c_x=dynamics.hid_noise_vector(alpha),
+                   c_u=dynamics.inp_noise_for(alpha))
     carry = None
     if isinstance(alpha, torch.Tensor):
         W_rec, carry, alpha = alpha[:, None] * W_rec, 1 - alpha, 1.0

@@ -279,10 +279,11 @@ def test_equal_per_region_tau_gives_exactly_the_scalar_tau_numbers(spec, dynamic
     inp = rng.normal(size=(2, 5, spec.input_size))
     x0 = rng.normal(size=(2, spec.hidden_size))
     eps = rng.normal(size=(2, 5, spec.hidden_size))
+    eps_u = rng.normal(size=(2, 5, spec.input_size))  # input noise too: c_u follows the shared tau
     if not dynamics.batch_first:
-        inp, eps = inp.transpose(1, 0, 2), eps.transpose(1, 0, 2)
-    for got, want in zip(reference.simulate(a, dynamics, inp, x0, eps_x=eps),
-                         reference.simulate(b, scalar, inp, x0, eps_x=eps)):
+        inp, eps, eps_u = (a_.transpose(1, 0, 2) for a_ in (inp, eps, eps_u))
+    for got, want in zip(reference.simulate(a, dynamics, inp, x0, eps_x=eps, eps_u=eps_u),
+                         reference.simulate(b, scalar, inp, x0, eps_x=eps, eps_u=eps_u)):
         np.testing.assert_array_equal(got, want)
 
 

@@ -155,3 +155,30 @@ def test_learned_time_constants_survive_a_checkpoint_file(backend, tmp_path):
     other = jax_model(loaded) if backend == "torch" else torch_model(loaded)
     np.testing.assert_array_equal(np.asarray(other.tau.detach() if backend == "jax" else other.tau),
                                   params["tau"])
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_equal_region_taus_run_exactly_the_scalar_tau_network_noise_included(backend):
+    def network(**region):
+        spec = (mrnn_core.NetworkSpec().with_recurrent_region("a", 4, **region)
+                .with_recurrent_region("b", 3, sign="neg", **region).with_input_region("u", 2))
+        for src in ("a", "b"):
+            spec = spec.with_recurrent_connection(src, "a").with_recurrent_connection(src, "b")
+        return spec.with_input_connection("u", "a")
+
+    noisy = dict(activation="tanh", noise_level_act=0.05, noise_level_inp=0.05)
+    per_region = mrnn_core.Checkpoint.initialise(network(tau=40.0),
+                                                 mrnn_core.Dynamics(tau=100.0, **noisy), seed=2)
+    scalar = mrnn_core.Checkpoint.initialise(network(), mrnn_core.Dynamics(tau=40.0, **noisy), seed=2)
+    rng = np.random.default_rng(0)
+    call = {"inp": rng.normal(size=(2, 9, 2)), "x0": rng.normal(size=(2, 7)), "h0": None,
+            "eps_x": rng.normal(size=(2, 9, 7)), "eps_u": rng.normal(size=(2, 9, 2))}
+    if backend == "torch":
+        from equiv_helpers import run_torch as run
+        make = torch_model
+    else:
+        from equiv_helpers import run_jax as run
+        make = jax_model
+    for got, want in zip(run(make(per_region), call), run(make(scalar), call)):
+        np.testing.assert_array_equal(np.asarray(got.detach() if backend == "torch" else got),
+                                      np.asarray(want.detach() if backend == "torch" else want))
