@@ -22,7 +22,10 @@ from .init import PARAM_NAMES, initial_params
 from .readout import ReadoutSpec, check_checkpoint_readout
 from .spec import NetworkSpec
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version of the file layout. 2 added per-unit ``tau`` (and a learned
+``log_tau``) to the arrays and an optional ``__readout__``; version-1 files
+still load (their ``tau`` comes from the spec and dynamics)."""
 _META_KEYS = ("__format_version__", "__spec__", "__dynamics__")
 _READOUT_META = "__readout__"  # present only when the checkpoint holds a readout
 
