@@ -19,6 +19,7 @@ from mrnn_core import PARAM_NAMES, Dynamics, MRNNConfigError, check_call_shapes
 from ._activations import get_activation
 from ._blocks import choose_plan, recurrent_input, split_weights
 from ._functional import _PRECISION, drive, effective_weights
+from ._recurrence import recurrence
 
 _USED = tuple(n for n in PARAM_NAMES if n != "init")
 
@@ -229,13 +230,17 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
     if extra is not None and leaky:
         extra = alpha * extra
     if plan is None:
-        # Transposed once here, so each step is a plain [B, H] x [H, H] matmul.
-        W_t = W_scaled.T
-
-        def rec(h):
-            return jnp.matmul(h, W_t, precision=_PRECISION)
-    else:
-        rec = partial(recurrent_input, plan, split_weights(plan, W_scaled))
+        # Dense: the scan with a hand-written reverse pass, writing its outputs
+        # in the call layout directly (see _recurrence). W_rec_eff is transposed
+        # once here, so each step is a plain [B, H] x [H, H] matmul.
+        batch_major = batched and dynamics.batch_first
+        cfg = (1.0 - alpha if leaky else None, dynamics.activation, batch_major, T)
+        out = recurrence(cfg, W_scaled.T, None if u is None else W_inp_t, bias,
+                         x if leaky else None, h, u, extra)
+        if batched:
+            return out
+        return jax.tree.map(lambda a: a[:, 0, :], out)
+    rec = partial(recurrent_input, plan, split_weights(plan, W_scaled))
 
     def body(carry, xs):
         x, h = carry
