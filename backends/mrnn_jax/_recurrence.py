@@ -22,9 +22,10 @@ layout, and the reverse pass is written out:
 
     g_t = dL/dx_t = ct_x_t + f'(x_t) (ct_h_t + g_{t+1} Wt^T) + a g_{t+1}   (g_{T+1} = 0)
 
-then ``dWt = sum_t h_{t-1}^T g_t`` and ``dWit = sum_t u_t^T g_t`` as one GEMM
-each over all ``(t, b)``, not ``T`` rank-``B`` updates. ``f'`` is taken from
-the stored output ``h = f(x)`` (exact for every activation of the table).
+then ``dWt = sum_t h_{t-1}^T g_t`` and ``dWit = sum_t u_t^T g_t``: for small
+outputs as one GEMM each over all ``(t, b)`` after the loop, for large ones as
+rank-``B`` updates inside it (see ``_GEMM_MAX_ELEMENTS``). ``f'`` is taken
+from the stored output ``h = f(x)`` (exact for every activation of the table).
 
 Forward-mode (``jax.jvp``, ``jax.jacfwd``) is not defined through this
 function (a ``custom_vjp``); ``jit``, ``vmap``, ``grad`` and higher reverse
@@ -40,6 +41,17 @@ import jax.numpy as jnp
 
 from ._activations import get_activation
 from ._functional import _PRECISION
+
+
+# Outputs up to this many entries (B T H) take the reverse pass that stores
+# every g_t and forms each weight gradient in one GEMM; larger ones add
+# rank-B updates step by step, because the GEMM needs a transposed copy of a
+# [B T, H] operand and fresh memory of that size costs more than the per-step
+# updates. Measured on the 2-core benchmark VM (one CPU, float32, 2026-11-25):
+# W3 (0.5 M entries) forward + backward 0.65x the floor with the GEMM against
+# 1.1x accumulating; W1 (2.2 M) 1.1-1.2x against 1.03x; W2 (12.8 M) 1.2x
+# against 1.07x.
+_GEMM_MAX_ELEMENTS = 1 << 20
 
 
 def _mm(a, b):
@@ -82,7 +94,7 @@ def _to_time_major(a, batch_major: bool):
 
 def _forward(cfg, Wt, Wit, bias, x0, h0, u, extra):
     """The scan; returns the stored stream (``xs`` leaky, ``hs`` Elman) in the call layout."""
-    leak, act, batch_major, steps = cfg
+    leak, act, batch_major, steps = cfg[:4]
     leaky = leak is not None
     f = get_activation(act)
     B, H = h0.shape
@@ -110,7 +122,7 @@ def _forward(cfg, Wt, Wit, bias, x0, h0, u, extra):
 
 
 def _outputs(cfg, stored):
-    leak, act, _, _ = cfg
+    leak, act = cfg[:2]
     if leak is None:
         return stored
     return stored, get_activation(act)(stored)
@@ -122,8 +134,10 @@ def recurrence(cfg, Wt, Wit, bias, x0, h0, u, extra):
 
     **Arguments:**
 
-    - `cfg`: static ``(leak, activation, batch_major, steps)``; ``leak`` is
-      ``1 - alpha`` for the leaky model, None for Elman.
+    - `cfg`: static ``(leak, activation, batch_major, steps, reverse_gemm)``;
+      ``leak`` is ``1 - alpha`` for the leaky model, None for Elman;
+      ``reverse_gemm`` picks how the reverse pass forms the weight gradients
+      (the caller decides with ``_GEMM_MAX_ELEMENTS``).
     - `Wt`: ``[H, H]``, the transposed effective recurrent weights (times alpha).
     - `Wit`, `u`: ``[I, H]`` and time-major ``[T, B, I]``, or both None.
     - `bias`: ``[H]`` or None. `extra`: time-major ``[T, B, H]`` or None.
@@ -142,7 +156,7 @@ def _recurrence_fwd(cfg, Wt, Wit, bias, x0, h0, u, extra):
 
 
 def _recurrence_bwd(cfg, res, cts):
-    leak, act, batch_major, steps = cfg
+    leak, act, batch_major, steps, gemm = cfg
     leaky = leak is not None
     Wt, Wit, bias, x0, h0, u, extra, hs = res
     ct_x, ct_h = cts if leaky else (None, cts)
@@ -157,6 +171,15 @@ def _recurrence_bwd(cfg, res, cts):
             g = g + _get(ct_x, t, batch_major) + leak * g_next
         return g
 
+    reverse = _reverse_gemm if gemm else _reverse_accumulate
+    dWt, dWit, dbias, g0, du, dextra = reverse(grad_step, steps, batch_major, hs, h0, u,
+                                               Wit, bias, extra)
+    dx0 = leak * g0 if leaky else None
+    return dWt, dWit, dbias, dx0, _mm(g0, WtT), du, dextra
+
+
+def _reverse_gemm(grad_step, steps, batch_major, hs, h0, u, Wit, bias, extra):
+    """Run the recursion storing every g_t, then one GEMM per weight gradient."""
     # G holds g_t shifted one step back (G[t-1] = g_t for t >= 1, G[T-1] = 0),
     # so it lines up with hs for dWt = sum_t h_{t-1}^T g_t; g_0 (which pairs
     # with h0) comes out of the loop as its carry.
@@ -165,15 +188,12 @@ def _recurrence_bwd(cfg, res, cts):
         g = grad_step(g_next, t)
         return (g, _put(G, g, t - 1, batch_major)), None
 
-    G = jnp.zeros_like(hs)
-    g_last = jnp.zeros_like(h0)
-    (g1, G), _ = jax.lax.scan(body, (g_last, G), jnp.arange(steps - 1, 0, -1))
+    (g1, G), _ = jax.lax.scan(body, (jnp.zeros_like(h0), jnp.zeros_like(hs)),
+                              jnp.arange(steps - 1, 0, -1))
     g0 = grad_step(g1, 0)
 
-    dims = ((0, 1), (0, 1))
-    dWt = jax.lax.dot_general(hs, G, (dims, ((), ())), precision=_PRECISION) + _mm(h0.T, g0)
-    dh0 = _mm(g0, WtT)
-    dx0 = leak * g0 if leaky else None
+    dims = (((0, 1), (0, 1)), ((), ()))
+    dWt = jax.lax.dot_general(hs, G, dims, precision=_PRECISION) + _mm(h0.T, g0)
     dbias = None if bias is None else jnp.sum(G, axis=(0, 1)) + jnp.sum(g0, axis=0)
 
     # Per-step cotangents in time-major order: g_0, then G[0 .. T-2].
@@ -187,12 +207,49 @@ def _recurrence_bwd(cfg, res, cts):
         u_next = jnp.concatenate([u[1:], jnp.zeros_like(u[:1])], axis=0)
         if batch_major:
             u_next = jnp.swapaxes(u_next, 0, 1)
-        dWit = jax.lax.dot_general(u_next, G, (dims, ((), ())), precision=_PRECISION) \
-            + _mm(u[0].T, g0)
+        dWit = jax.lax.dot_general(u_next, G, dims, precision=_PRECISION) + _mm(u[0].T, g0)
         WitT = Wit.T
         du = time_major(_mm(g0, WitT), _mm(G, WitT))
     dextra = None if extra is None else time_major(g0, G)
-    return dWt, dWit, dbias, dx0, dh0, du, dextra
+    return dWt, dWit, dbias, g0, du, dextra
+
+
+def _reverse_accumulate(grad_step, steps, batch_major, hs, h0, u, Wit, bias, extra):
+    """Run the recursion adding each step's rank-B share to the weight gradients."""
+    def accumulate(acc, g, h_prev, u_t):
+        dWt, dWit, dbias = acc
+        dWt = dWt + _mm(h_prev.T, g)
+        if u is not None:
+            dWit = dWit + _mm(u_t.T, g)
+        if bias is not None:
+            dbias = dbias + jnp.sum(g, axis=0)
+        return dWt, dWit, dbias
+
+    WitT = None if u is None else Wit.T
+
+    def body(carry, t):
+        g_next, acc = carry
+        g = grad_step(g_next, t)
+        u_t = None if u is None else u[t]
+        acc = accumulate(acc, g, _get(hs, t - 1, batch_major), u_t)
+        du_t = None if u is None else _mm(g, WitT)
+        return (g, acc), (du_t, g if extra is not None else None)
+
+    H = h0.shape[-1]
+    acc = (jnp.zeros((H, H), h0.dtype), None if u is None else jnp.zeros_like(Wit),
+           None if bias is None else jnp.zeros_like(bias))
+    (g1, acc), (du_rest, g_rest) = jax.lax.scan(body, (jnp.zeros_like(h0), acc),
+                                                jnp.arange(steps - 1, 0, -1))
+    g0 = grad_step(g1, 0)
+    dWt, dWit, dbias = accumulate(acc, g0, h0, None if u is None else u[0])
+
+    # The loop ran from t = T-1 down to 1: its per-step outputs come reversed.
+    def time_major(first, rest):
+        return jnp.concatenate([first[None], rest[::-1]], axis=0)
+
+    du = None if u is None else time_major(_mm(g0, WitT), du_rest)
+    dextra = None if extra is None else time_major(g0, g_rest)
+    return dWt, dWit, dbias, g0, du, dextra
 
 
 recurrence.defvjp(_recurrence_fwd, _recurrence_bwd)

@@ -19,7 +19,7 @@ from mrnn_core import PARAM_NAMES, Dynamics, MRNNConfigError, check_call_shapes
 from ._activations import get_activation
 from ._blocks import choose_plan, recurrent_input, split_weights
 from ._functional import _PRECISION, drive, effective_weights
-from ._recurrence import recurrence
+from . import _recurrence
 
 _USED = tuple(n for n in PARAM_NAMES if n != "init")
 
@@ -160,21 +160,22 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
         raise MRNNConfigError(
             "key: noise is drawn from key or given as eps_x / eps_u, not both; "
             "got key together with explicit eps arrays")
-    check_call_shapes(hidden_size=H, input_size=I, batch_first=dynamics.batch_first,
-                      inp=_shape(inp), state=_shape(state), state_name=state_name,
-                      h0=_shape(h0) if leaky else None, stim_input=_shape(stim_input),
-                      W_rec=_shape(W_rec), eps_x=_shape(eps_x), eps_u=_shape(eps_u))
+    call = check_call_shapes(hidden_size=H, input_size=I, batch_first=dynamics.batch_first,
+                             inp=_shape(inp), state=_shape(state), state_name=state_name,
+                             h0=_shape(h0) if leaky else None, stim_input=_shape(stim_input),
+                             W_rec=_shape(W_rec), eps_x=_shape(eps_x), eps_u=_shape(eps_u))
     plan = choose_plan(recurrence, params["W_rec_mask"], H, W_rec is not None)
     used = {n: params[n] for n in _USED}
     batch = int(jnp.shape(state)[0]) if len(jnp.shape(state)) == 2 else 1
     return _scan(used, inp, state, h0 if leaky else None, stim_input, W_rec,
                  eps_x, eps_u, key, dynamics=dynamics, plan=plan,
-                 input_in_step=batch * H >= _INPUT_IN_STEP_MIN)
+                 input_in_step=batch * H >= _INPUT_IN_STEP_MIN,
+                 reverse_gemm=batch * call.steps * H <= _recurrence._GEMM_MAX_ELEMENTS)
 
 
-@partial(jax.jit, static_argnames=("dynamics", "plan", "input_in_step"))
+@partial(jax.jit, static_argnames=("dynamics", "plan", "input_in_step", "reverse_gemm"))
 def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynamics, plan,
-          input_in_step):
+          input_in_step, reverse_gemm):
     """The compiled part of :func:`simulate`: checked arrays in, outputs in the call layout."""
     leaky = dynamics.kind == "leaky"
     batched = (inp if inp is not None else stim_input).ndim == 3
@@ -234,8 +235,9 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
         # in the call layout directly (see _recurrence). W_rec_eff is transposed
         # once here, so each step is a plain [B, H] x [H, H] matmul.
         batch_major = batched and dynamics.batch_first
-        cfg = (1.0 - alpha if leaky else None, dynamics.activation, batch_major, T)
-        out = recurrence(cfg, W_scaled.T, None if u is None else W_inp_t, bias,
+        cfg = (1.0 - alpha if leaky else None, dynamics.activation, batch_major, T,
+               reverse_gemm)
+        out = _recurrence.recurrence(cfg, W_scaled.T, None if u is None else W_inp_t, bias,
                          x if leaky else None, h, u, extra)
         if batched:
             return out
