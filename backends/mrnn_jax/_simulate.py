@@ -27,7 +27,9 @@ _USED = tuple(n for n in PARAM_NAMES if n != "init")
 # rather than as one [T, B, H] drive array before the loop. Measured on this
 # 2-core machine (float32, one CPU, 2026-11-25): inside, W2 (B H = 25600)
 # leaky forward went from 1.8x to 1.4x the floor; W3 (B H = 512) from 1.5x to
-# 2.1x (an extra tiny matmul per step costs more than a 2 MB array).
+# 2.1x (an extra tiny matmul per step costs more than a 2 MB array). A dense
+# network with at most _recurrence._INPUT_FMA_MAX inputs skips both: its
+# input term is a few multiply-adds inside the step's update.
 _INPUT_IN_STEP_MIN = 4096
 
 
@@ -169,13 +171,22 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
     batch = int(jnp.shape(state)[0]) if len(jnp.shape(state)) == 2 else 1
     return _scan(used, inp, state, h0 if leaky else None, stim_input, W_rec,
                  eps_x, eps_u, key, dynamics=dynamics, plan=plan,
-                 input_in_step=batch * H >= _INPUT_IN_STEP_MIN,
+                 input_term=_input_term_mode(batch, H, I, plan),
                  reverse_gemm=batch * call.steps * H <= _recurrence._GEMM_MAX_ELEMENTS)
 
 
-@partial(jax.jit, static_argnames=("dynamics", "plan", "input_in_step", "reverse_gemm"))
+def _input_term_mode(batch: int, H: int, I: int, plan) -> str:
+    """How ``W_inp_eff u_t + b`` enters: ``"drive"`` (one [T, B, H] array before the
+    loop), ``"matmul"`` (a small matmul inside each step) or ``"fma"`` (a few
+    multiply-adds fused into the step's update; dense path, ``I <= _INPUT_FMA_MAX``)."""
+    if plan is None and I <= _recurrence._INPUT_FMA_MAX:
+        return "fma"
+    return "matmul" if batch * H >= _INPUT_IN_STEP_MIN else "drive"
+
+
+@partial(jax.jit, static_argnames=("dynamics", "plan", "input_term", "reverse_gemm"))
 def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynamics, plan,
-          input_in_step, reverse_gemm):
+          input_term, reverse_gemm):
     """The compiled part of :func:`simulate`: checked arrays in, outputs in the call layout."""
     leaky = dynamics.kind == "leaky"
     batched = (inp if inp is not None else stim_input).ndim == 3
@@ -193,7 +204,7 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
         eps_x = jax.random.normal(key_x, (T, B, H), dtype)
         eps_u = jax.random.normal(key_u, (T, B, I), dtype)
     bias = params["base_firing"]
-    if not input_in_step:
+    if input_term == "drive":
         # Small state: one [T, B, H] drive array is cheap, another matmul per step is not.
         if u is None:
             u = jnp.zeros((T, B, I), dtype)
@@ -236,7 +247,7 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
         # once here, so each step is a plain [B, H] x [H, H] matmul.
         batch_major = batched and dynamics.batch_first
         cfg = (1.0 - alpha if leaky else None, dynamics.activation, batch_major, T,
-               reverse_gemm)
+               reverse_gemm, input_term == "fma")
         out = _recurrence.recurrence(cfg, W_scaled.T, None if u is None else W_inp_t, bias,
                          x if leaky else None, h, u, extra)
         if batched:

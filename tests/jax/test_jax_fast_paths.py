@@ -234,30 +234,31 @@ def _autodiff_simulate(params, d, inp, state, stim_input, eps_x):
     return (xs, hs) if d.kind == "leaky" else hs
 
 
-# Every activation in each kind, every call layout, the input term in the step
-# and in the drive array, both ways of forming the weight gradients, without
-# the full product (each case compiles twice).
+# Every activation in each kind, every call layout, every way of adding the
+# input term (a drive array before the loop, a matmul or multiply-adds in the
+# step), both ways of forming the weight gradients, without the full product
+# (each case compiles twice).
 _REVERSE_CASES = [
-    ("leaky", "relu", "batch_first", False, "gemm"),
-    ("leaky", "tanh", "batch_first", True, "accumulate"),
-    ("leaky", "sigmoid", "time_major", False, "accumulate"),
-    ("leaky", "softplus", "unbatched", True, "gemm"),
-    ("leaky", "linear", "batch_first", False, "accumulate"),
-    ("leaky", "tanh", "time_major", True, "gemm"),
-    ("elman", "relu", "time_major", True, "accumulate"),
-    ("elman", "tanh", "batch_first", False, "gemm"),
-    ("elman", "sigmoid", "batch_first", True, "gemm"),
-    ("elman", "softplus", "batch_first", False, "accumulate"),
-    ("elman", "linear", "unbatched", False, "gemm"),
-    ("elman", "tanh", "unbatched", True, "accumulate")]
+    ("leaky", "relu", "batch_first", "drive", "gemm"),
+    ("leaky", "tanh", "batch_first", "matmul", "accumulate"),
+    ("leaky", "sigmoid", "time_major", "drive", "accumulate"),
+    ("leaky", "softplus", "unbatched", "fma", "gemm"),
+    ("leaky", "linear", "batch_first", "fma", "accumulate"),
+    ("leaky", "tanh", "time_major", "matmul", "gemm"),
+    ("elman", "relu", "time_major", "fma", "accumulate"),
+    ("elman", "tanh", "batch_first", "drive", "gemm"),
+    ("elman", "sigmoid", "batch_first", "matmul", "gemm"),
+    ("elman", "softplus", "batch_first", "drive", "accumulate"),
+    ("elman", "linear", "unbatched", "drive", "gemm"),
+    ("elman", "tanh", "unbatched", "matmul", "accumulate")]
 
 
-@pytest.mark.parametrize("kind, activation, layout, in_step, reverse", _REVERSE_CASES)
-def test_dense_reverse_pass_equals_autodiff_of_the_plain_scan(kind, activation, layout, in_step,
-                                                              reverse):
+@pytest.mark.parametrize("kind, activation, layout, input_term, reverse", _REVERSE_CASES)
+def test_dense_reverse_pass_equals_autodiff_of_the_plain_scan(kind, activation, layout,
+                                                              input_term, reverse):
     """Every argument's gradient (weights, bias, state, input, stimulus, noise) of
     ``L = sum(A * hs) + sum(C * xs)``, for every activation and call layout, with
-    the input term inside the step or in the drive array, weight gradients from
+    the input term in the drive array or the step, weight gradients from
     one GEMM after the loop or accumulated in it. Tolerance 1e-12
     (float64): the same products, summed in another order."""
     spec = ring(3, 3)
@@ -288,15 +289,18 @@ def test_dense_reverse_pass_equals_autodiff_of_the_plain_scan(kind, activation, 
     def plain(p, a):
         return _autodiff_simulate(p, d, a["inp"], a["state"], a["stim_input"], a["eps_x"])
 
-    saved = _simulate._INPUT_IN_STEP_MIN, _recurrence._GEMM_MAX_ELEMENTS
-    _simulate._INPUT_IN_STEP_MIN = 0 if in_step else 10**9
+    saved = (_simulate._INPUT_IN_STEP_MIN, _recurrence._INPUT_FMA_MAX,
+             _recurrence._GEMM_MAX_ELEMENTS)
+    _simulate._INPUT_IN_STEP_MIN = 10**9 if input_term == "drive" else 0
+    _recurrence._INPUT_FMA_MAX = I if input_term == "fma" else -1
     _recurrence._GEMM_MAX_ELEMENTS = 10**9 if reverse == "gemm" else 0
     try:
         assert_close(jax.jit(ours)(params, args), jax.jit(plain)(params, args), TIGHT, TIGHT,
                      "forward")
         g_ours = jax.jit(jax.grad(partial(loss, ours), argnums=(0, 1)))(params, args)
     finally:
-        _simulate._INPUT_IN_STEP_MIN, _recurrence._GEMM_MAX_ELEMENTS = saved
+        (_simulate._INPUT_IN_STEP_MIN, _recurrence._INPUT_FMA_MAX,
+         _recurrence._GEMM_MAX_ELEMENTS) = saved
     g_plain = jax.jit(jax.grad(partial(loss, plain), argnums=(0, 1)))(params, args)
     for name in ("W_rec", "W_inp", "base_firing"):
         assert np.any(np.asarray(g_plain[0][name]) != 0), name
