@@ -52,6 +52,9 @@ from ._functional import _PRECISION
 # 1.1x accumulating; W1 (2.2 M) 1.1-1.2x against 1.03x; W2 (12.8 M) 1.2x
 # against 1.07x.
 _GEMM_MAX_ELEMENTS = 1 << 20
+# ... and so do networks whose [H, H] gradient is too large to stay in cache
+# while it is updated every step (H above about 720 in float32).
+_ACCUMULATE_MAX_WEIGHTS = 1 << 19
 
 # Up to this many inputs the dense path writes the input term of a step as
 # multiply-adds, which fuse into the step's elementwise update: no [T, B, H]

@@ -172,7 +172,8 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
     return _scan(used, inp, state, h0 if leaky else None, stim_input, W_rec,
                  eps_x, eps_u, key, dynamics=dynamics, plan=plan,
                  input_term=_input_term_mode(batch, H, I, plan),
-                 reverse_gemm=batch * call.steps * H <= _recurrence._GEMM_MAX_ELEMENTS)
+                 reverse_gemm=(batch * call.steps * H <= _recurrence._GEMM_MAX_ELEMENTS
+                               or H * H > _recurrence._ACCUMULATE_MAX_WEIGHTS))
 
 
 def _input_term_mode(batch: int, H: int, I: int, plan) -> str:
