@@ -120,7 +120,10 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
 
     Pure and transformable: ``jax.jit(simulate, static_argnums=1)``,
     ``jax.vmap`` over a batch or over stacked parameter sets, ``jax.grad``.
-    Masks and sign matrices get no gradient.
+    Masks and sign matrices get no gradient. The dense recurrence has a
+    hand-written reverse pass (``jax.custom_vjp``), so forward-mode
+    differentiation (``jax.jvp``, ``jax.jacfwd``) of a dense call raises;
+    use ``jax.jacrev``, or :func:`mrnn_jax.step` for one-step Jacobians.
 
     **Arguments:**
 
