@@ -28,7 +28,7 @@ from mrnn_core import Connectivity, MRNNConfigError, NetworkSpec
 
 from ._functional import _PRECISION
 
-RECURRENCES = ("auto", "dense", "blocks")
+RECURRENCES = ("auto", "dense", "blocks", "scan")
 
 # Crossover, measured on this 2-core machine (float32, one CPU pinned, jit'd, min
 # of interleaved calls, 2026-11-25, other jobs running):
@@ -171,7 +171,8 @@ def block_plan(mask, structure=None) -> BlockPlan | None:
 def choose_plan(recurrence, mask, hidden_size: int, replaced: bool):
     """The plan to run with, or None for the dense matmul.
 
-    `recurrence` is ``"dense"`` (never plans), ``"blocks"`` (always plans from
+    `recurrence` is ``"dense"`` (never plans; ``"scan"`` likewise, and the
+    dense step then runs as a plain ``lax.scan``), ``"blocks"`` (always plans from
     the concrete mask; raises when the mask is traced or ``W_rec=`` replaces
     the matrix), ``"auto"``, or a structure for traced masks: a
     :class:`mrnn_core.Connectivity` or :class:`mrnn_core.NetworkSpec` (chosen
@@ -197,7 +198,7 @@ def choose_plan(recurrence, mask, hidden_size: int, replaced: bool):
         raise MRNNConfigError(
             f"recurrence: the structure has {structure_size(structure)} hidden units, "
             f"expected H = {hidden_size} (read from the params)")
-    if recurrence == "dense":
+    if recurrence in ("dense", "scan"):
         return None
     if replaced:
         if recurrence == "blocks":

@@ -20,6 +20,7 @@ from mrnn_core import PARAM_NAMES, Dynamics, MRNNConfigError, check_call_shapes,
 from ._activations import get_activation
 from ._blocks import choose_plan, recurrent_input, split_weights
 from ._functional import _PRECISION, drive, effective_weights
+from . import _recurrence
 
 _USED = tuple(n for n in PARAM_NAMES if n not in ("init", "tau"))  # "tau" is optional
 
@@ -27,7 +28,9 @@ _USED = tuple(n for n in PARAM_NAMES if n not in ("init", "tau"))  # "tau" is op
 # rather than as one [T, B, H] drive array before the loop. Measured on this
 # 2-core machine (float32, one CPU, 2026-11-25): inside, W2 (B H = 25600)
 # leaky forward went from 1.8x to 1.4x the floor; W3 (B H = 512) from 1.5x to
-# 2.1x (an extra tiny matmul per step costs more than a 2 MB array).
+# 2.1x (an extra tiny matmul per step costs more than a 2 MB array). A dense
+# network with at most _recurrence._INPUT_FMA_MAX inputs skips both: its
+# input term is a few multiply-adds inside the step's update.
 _INPUT_IN_STEP_MIN = 4096
 
 
@@ -146,7 +149,11 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
 
     Pure and transformable: ``jax.jit(simulate, static_argnums=1)``,
     ``jax.vmap`` over a batch or over stacked parameter sets, ``jax.grad``.
-    Masks and sign matrices get no gradient.
+    Masks and sign matrices get no gradient. The dense recurrence (scalar
+    alpha) has a hand-written reverse pass (``jax.custom_vjp``), so
+    forward-mode differentiation (``jax.jvp``, ``jax.jacfwd``,
+    ``jax.hessian``) of such a call raises; pass ``recurrence="scan"`` for
+    the plain ``lax.scan``, which supports every transformation.
 
     **Arguments:**
 
@@ -165,7 +172,9 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
     - `W_rec`: an ``[H, H]`` matrix used as ``W_rec_eff`` for this call.
     - `eps_x`, `eps_u`: standard-normal noise (output / input layout).
     - `recurrence`: how ``W_rec_eff h`` is computed each step; every choice
-      gives the same numbers up to summation order. ``"dense"``: one matmul.
+      gives the same numbers up to summation order. ``"dense"``: one matmul
+      (fast, reverse-mode only). ``"scan"``: one matmul in a plain
+      ``lax.scan`` (slower; forward mode works too).
       ``"blocks"``: only the region blocks where ``W_rec_mask`` has nonzeros
       (needs concrete masks). ``"auto"`` (default): blocks for large,
       block-sparse networks (``_blocks.choose_plan``), else dense. Traced masks
@@ -190,26 +199,45 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
         raise MRNNConfigError(
             "key: noise is drawn from key or given as eps_x / eps_u, not both; "
             "got key together with explicit eps arrays")
-    check_call_shapes(hidden_size=H, input_size=I, batch_first=dynamics.batch_first,
-                      inp=_shape(inp), state=_shape(state), state_name=state_name,
-                      h0=_shape(h0) if leaky else None, stim_input=_shape(stim_input),
-                      W_rec=_shape(W_rec), eps_x=_shape(eps_x), eps_u=_shape(eps_u))
+    call = check_call_shapes(hidden_size=H, input_size=I, batch_first=dynamics.batch_first,
+                             inp=_shape(inp), state=_shape(state), state_name=state_name,
+                             h0=_shape(h0) if leaky else None, stim_input=_shape(stim_input),
+                             W_rec=_shape(W_rec), eps_x=_shape(eps_x), eps_u=_shape(eps_u))
     plan = choose_plan(recurrence, params["W_rec_mask"], H, W_rec is not None)
     used = {n: params[n] for n in _USED}
     alpha, used["tau"] = _alpha(params, dynamics)
     batch = int(jnp.shape(state)[0]) if len(jnp.shape(state)) == 2 else 1
+    # The hand-written reverse pass needs a scalar alpha; "scan" asks for the
+    # plain lax.scan (forward-mode differentiable: jvp, jacfwd, hessian).
+    fast = plan is None and alpha is not None and recurrence != "scan"
     return _scan(used, inp, state, h0 if leaky else None, stim_input, W_rec,
                  eps_x, eps_u, key, dynamics=dynamics, plan=plan,
-                 input_in_step=batch * H >= _INPUT_IN_STEP_MIN, alpha=alpha)
+                 alpha=alpha, fast=fast,
+                 input_term=_input_term_mode(batch, H, I, fast),
+                 reverse_gemm=(batch * call.steps * H <= _recurrence._GEMM_MAX_ELEMENTS
+                               or H * H > _recurrence._ACCUMULATE_MAX_WEIGHTS))
 
 
-@partial(jax.jit, static_argnames=("dynamics", "plan", "input_in_step", "alpha"))
+def _input_term_mode(batch: int, H: int, I: int, fast: bool) -> str:
+    """How ``W_inp_eff u_t + b`` enters: ``"drive"`` (one [T, B, H] array before the
+    loop), ``"matmul"`` (a small matmul inside each step) or ``"fma"`` (a few
+    multiply-adds fused into the step's update; the fast dense path only,
+    ``I <= _INPUT_FMA_MAX``)."""
+    if fast and I <= _recurrence._INPUT_FMA_MAX:
+        return "fma"
+    return "matmul" if batch * H >= _INPUT_IN_STEP_MIN else "drive"
+
+
+@partial(jax.jit, static_argnames=("dynamics", "plan", "input_term", "reverse_gemm", "alpha",
+                                   "fast"))
 def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynamics, plan,
-          input_in_step, alpha):
+          input_term, reverse_gemm, alpha, fast):
     """The compiled part of :func:`simulate`: checked arrays in, outputs in the call layout.
 
     ``alpha`` is the static scalar, or None when ``params["tau"]`` ``[H]`` gives
-    a per-unit one."""
+    a per-unit one. ``fast``: the dense recurrence with the hand-written
+    reverse pass (scalar alpha); otherwise a plain ``lax.scan`` (dense or
+    block-sparse by ``plan``)."""
     leaky = dynamics.kind == "leaky"
     batched = (inp if inp is not None else stim_input).ndim == 3
     tm = partial(_time_major, batch_first=dynamics.batch_first, batched=batched)
@@ -230,7 +258,7 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
         alpha = dynamics.dt / params["tau"]
     c_x = dynamics.hid_noise_vector(alpha)
     bias = params["base_firing"]
-    if not input_in_step:
+    if input_term == "drive":
         # Small state: one [T, B, H] drive array is cheap, another matmul per step is not.
         if u is None:
             u = jnp.zeros((T, B, I), dtype)
@@ -268,9 +296,20 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
         bias = alpha * bias
     if extra is not None and leaky:
         extra = alpha * extra
+    if fast:
+        # Dense: the scan with a hand-written reverse pass, writing its outputs
+        # in the call layout directly (see _recurrence). W_rec_eff is transposed
+        # once here, so each step is a plain [B, H] x [H, H] matmul.
+        batch_major = batched and dynamics.batch_first
+        cfg = (1.0 - alpha if leaky else None, dynamics.activation, batch_major, T,
+               reverse_gemm, input_term == "fma")
+        out = _recurrence.recurrence(cfg, W_scaled.T, None if u is None else W_inp_t, bias,
+                                     x if leaky else None, h, u, extra)
+        if batched:
+            return out
+        return jax.tree.map(lambda a: a[:, 0, :], out)
     if plan is None:
-        # Transposed once here, so each step is a plain [B, H] x [H, H] matmul.
-        W_t = W_scaled.T
+        W_t = W_scaled.T  # transposed once: each step is a plain [B, H] x [H, H] matmul
 
         def rec(h):
             return jnp.matmul(h, W_t, precision=_PRECISION)

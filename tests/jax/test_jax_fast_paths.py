@@ -9,6 +9,8 @@ path only sums each row's terms in a different grouping, which moves results
 by a few ulps of O(1) values over a handful of steps.
 """
 
+from functools import partial
+
 import equinox as eqx
 import jax
 import jax.extend
@@ -21,7 +23,7 @@ from hypothesis import strategies as st
 import mrnn_core
 import mrnn_jax
 from jax_cases import assert_close, cases, to_jax
-from mrnn_jax import _blocks, _simulate
+from mrnn_jax import _blocks, _recurrence, _simulate
 
 TIGHT = 1e-12
 
@@ -206,3 +208,128 @@ def test_input_term_inside_the_step_matches_the_reference(case):
     finally:
         _simulate._INPUT_IN_STEP_MIN = saved
     assert_close(out, reference(ckpt, call), RTOL, ATOL, "input in step vs reference")
+
+
+def _autodiff_simulate(params, d, inp, state, stim_input, eps_x):
+    """The plain formulation: ``jax.grad`` differentiates a scan of ``mrnn_jax.step``
+    over ``input_drive`` (time-major, two output streams); the dense path's
+    hand-written reverse pass must give its gradients."""
+    drive = mrnn_jax.input_drive(params, d, inp, stim_input=stim_input, eps_x=eps_x)
+    W_rec_eff, _ = mrnn_jax._functional.effective_weights(params, d)
+    f = mrnn_jax._activations.get_activation(d.activation)
+    unbatched = drive.ndim == 2
+    if unbatched:
+        drive, state = drive[:, None], state[None]
+
+    def body(carry, drive_t):
+        carry = mrnn_jax.step(d, W_rec_eff, carry, drive_t)
+        return carry, carry
+
+    init = (state, f(state)) if d.kind == "leaky" else (state, state)
+    _, (xs, hs) = jax.lax.scan(body, init, drive)
+    if unbatched:
+        xs, hs = xs[:, 0], hs[:, 0]
+    elif d.batch_first:
+        xs, hs = jnp.swapaxes(xs, 0, 1), jnp.swapaxes(hs, 0, 1)
+    return (xs, hs) if d.kind == "leaky" else hs
+
+
+# Every activation in each kind, every call layout, every way of adding the
+# input term (a drive array before the loop, a matmul or multiply-adds in the
+# step), both ways of forming the weight gradients, without the full product
+# (each case compiles twice).
+_REVERSE_CASES = [
+    ("leaky", "relu", "batch_first", "drive", "gemm"),
+    ("leaky", "tanh", "batch_first", "matmul", "accumulate"),
+    ("leaky", "sigmoid", "time_major", "drive", "accumulate"),
+    ("leaky", "softplus", "unbatched", "fma", "gemm"),
+    ("leaky", "linear", "batch_first", "fma", "accumulate"),
+    ("leaky", "tanh", "time_major", "matmul", "gemm"),
+    ("elman", "relu", "time_major", "fma", "accumulate"),
+    ("elman", "tanh", "batch_first", "drive", "gemm"),
+    ("elman", "sigmoid", "batch_first", "matmul", "gemm"),
+    ("elman", "softplus", "batch_first", "drive", "accumulate"),
+    ("elman", "linear", "unbatched", "drive", "gemm"),
+    ("elman", "tanh", "unbatched", "matmul", "accumulate")]
+
+
+@pytest.mark.parametrize("kind, activation, layout, input_term, reverse", _REVERSE_CASES)
+def test_dense_reverse_pass_equals_autodiff_of_the_plain_scan(kind, activation, layout,
+                                                              input_term, reverse):
+    """Every argument's gradient (weights, bias, state, input, stimulus, noise) of
+    ``L = sum(A * hs) + sum(C * xs)``, for every activation and call layout, with
+    the input term in the drive array or the step, weight gradients from
+    one GEMM after the loop or accumulated in it. Tolerance 1e-12
+    (float64): the same products, summed in another order."""
+    spec = ring(3, 3)
+    d = mrnn_core.Dynamics(kind=kind, activation=activation,
+                           batch_first=layout != "time_major")
+    ckpt = mrnn_core.Checkpoint.initialise(spec, d, seed=1)
+    rng = np.random.default_rng(5)
+    H, I, B, T = spec.hidden_size, spec.input_size, 2, 5
+    params = {k: jnp.asarray(v) for k, v in ckpt.params.items()}
+    params["W_rec"] = jnp.asarray(rng.uniform(-1, 1, (H, H)) * 1.5 / np.sqrt(H))
+    params["base_firing"] = jnp.asarray(rng.uniform(-0.2, 0.2, H))
+    shape = {"batch_first": (B, T), "time_major": (T, B), "unbatched": (T,)}[layout]
+    args = {"inp": jnp.asarray(rng.uniform(-1, 1, shape + (I,))),
+            "state": jnp.asarray(rng.uniform(-0.5, 0.5, (H,) if layout == "unbatched" else (B, H))),
+            "stim_input": jnp.asarray(rng.uniform(-0.3, 0.3, shape + (H,))),
+            "eps_x": jnp.asarray(rng.standard_normal(shape + (H,)))}
+    A, C = rng.standard_normal(shape + (H,)), rng.standard_normal(shape + (H,))
+
+    def loss(run, p, a):
+        out = run(p, a)
+        return jnp.sum(A * out[1]) + jnp.sum(C * out[0]) if kind == "leaky" else jnp.sum(A * out)
+
+    def ours(p, a):
+        state = {"x0" if kind == "leaky" else "h0": a["state"]}
+        return mrnn_jax.simulate(p, d, a["inp"], stim_input=a["stim_input"], eps_x=a["eps_x"],
+                                 recurrence="dense", **state)
+
+    def plain(p, a):
+        return _autodiff_simulate(p, d, a["inp"], a["state"], a["stim_input"], a["eps_x"])
+
+    saved = (_simulate._INPUT_IN_STEP_MIN, _recurrence._INPUT_FMA_MAX,
+             _recurrence._GEMM_MAX_ELEMENTS)
+    _simulate._INPUT_IN_STEP_MIN = 10**9 if input_term == "drive" else 0
+    _recurrence._INPUT_FMA_MAX = I if input_term == "fma" else -1
+    _recurrence._GEMM_MAX_ELEMENTS = 10**9 if reverse == "gemm" else 0
+    try:
+        assert_close(jax.jit(ours)(params, args), jax.jit(plain)(params, args), TIGHT, TIGHT,
+                     "forward")
+        g_ours = jax.jit(jax.grad(partial(loss, ours), argnums=(0, 1)))(params, args)
+    finally:
+        (_simulate._INPUT_IN_STEP_MIN, _recurrence._INPUT_FMA_MAX,
+         _recurrence._GEMM_MAX_ELEMENTS) = saved
+    g_plain = jax.jit(jax.grad(partial(loss, plain), argnums=(0, 1)))(params, args)
+    for name in ("W_rec", "W_inp", "base_firing"):
+        assert np.any(np.asarray(g_plain[0][name]) != 0), name
+        assert_close(g_ours[0][name], g_plain[0][name], TIGHT, TIGHT, name)
+    for name in args:
+        assert_close(g_ours[1][name], g_plain[1][name], TIGHT, TIGHT, f"d loss / d {name}")
+
+
+def test_scan_recurrence_allows_forward_mode_and_agrees_with_the_fast_path():
+    """``recurrence="scan"`` runs a plain lax.scan: jvp / jacfwd work, and the
+    numbers equal the default fast path's (float64, 1e-12); the default path
+    documents that forward mode raises."""
+    spec = (mrnn_core.NetworkSpec().with_recurrent_region("a", 5).with_input_region("u", 2)
+            .with_recurrent_connection("a", "a").with_input_connection("u", "a"))
+    ckpt = mrnn_core.Checkpoint.initialise(spec, mrnn_core.Dynamics(activation="tanh"), seed=1)
+    params = {k: jnp.asarray(v) for k, v in ckpt.params.items()}
+    rng = np.random.default_rng(0)
+    inp, x0 = jnp.asarray(rng.normal(size=(2, 7, 2))), jnp.asarray(rng.normal(size=(2, 5)))
+
+    def hs(x, recurrence):
+        return mrnn_jax.simulate(params, ckpt.dynamics, inp, x, recurrence=recurrence)[1]
+
+    np.testing.assert_allclose(hs(x0, "scan"), hs(x0, "auto"), rtol=1e-12, atol=1e-12)
+    tangent = jnp.ones_like(x0)
+    _, forward = jax.jvp(lambda x: hs(x, "scan"), (x0,), (tangent,))
+    _, pullback = jax.vjp(lambda x: hs(x, "auto"), x0)
+    # <J t, c> = <t, J^T c> for a random cotangent c
+    c = jnp.asarray(rng.normal(size=forward.shape))
+    np.testing.assert_allclose(jnp.sum(forward * c), jnp.sum(tangent * pullback(c)[0]),
+                               rtol=1e-11)
+    with pytest.raises(TypeError, match="custom_vjp"):
+        jax.jvp(lambda x: hs(x, "auto"), (x0,), (tangent,))
