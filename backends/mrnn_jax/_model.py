@@ -126,6 +126,9 @@ class mRNNBase(eqx.Module):
     log_tau_ref: jax.Array
     spec: NetworkSpec = eqx.field(static=True)
     dynamics: Dynamics = eqx.field(static=True)
+    # The one time constant every unit shares (None if they differ): static, so
+    # a jitted model still runs the scalar-alpha fast path while tau_ref is traced.
+    uniform_tau: float | None = eqx.field(static=True)
 
     def __init__(self, config, dynamics: Dynamics, *, key=None, seed=None):
         """Draw a fresh network exactly as ``Checkpoint.initialise(spec, dynamics, seed)``."""
@@ -229,7 +232,15 @@ class mRNNBase(eqx.Module):
                 "W_inp": _gated(self.W_inp, trains["W_inp"]), "W_inp_mask": self.W_inp_mask,
                 "W_inp_sign_matrix": self.W_inp_sign_matrix,
                 "base_firing": _gated(self.base_firing, trains["base_firing"]),
-                "tau": self.tau}
+                "tau": self._tau_for_simulate()}
+
+    def _tau_for_simulate(self):
+        """``tau`` for :func:`simulate`: a concrete numpy vector when every unit
+        shares a fixed one (so even under a user's ``jit`` the compiled code is
+        the scalar-alpha one), else the (possibly traced, learned) ``[H]`` array."""
+        if self.uniform_tau is not None and not self._learns_tau:
+            return np.full(self.tau_ref.shape, self.uniform_tau)
+        return self.tau
 
     @property
     def tau(self):
@@ -377,6 +388,8 @@ def _assign(self: mRNNBase, ckpt: Checkpoint) -> None:
     object.__setattr__(self, "log_tau_ref", jnp.asarray(log_tau))
     object.__setattr__(self, "spec", ckpt.spec)
     object.__setattr__(self, "dynamics", ckpt.dynamics)
+    uniform = tau.size > 0 and bool(np.all(tau == tau.flat[0]))
+    object.__setattr__(self, "uniform_tau", float(tau.flat[0]) if uniform else None)
 
 
 class mRNN(mRNNBase):

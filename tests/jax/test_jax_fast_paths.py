@@ -333,3 +333,28 @@ def test_scan_recurrence_allows_forward_mode_and_agrees_with_the_fast_path():
                                rtol=1e-11)
     with pytest.raises(TypeError, match="custom_vjp"):
         jax.jvp(lambda x: hs(x, "auto"), (x0,), (tangent,))
+
+
+@pytest.mark.parametrize("regions, fast", [
+    (dict(), True),                                   # Dynamics.tau for all
+    (dict(tau=40.0), True),                           # one shared region tau
+    (dict(tau=40.0, learnable_tau=True), False),      # learned: traced, per unit
+])
+def test_a_jitted_model_keeps_the_fast_path_when_its_units_share_a_fixed_tau(
+        monkeypatch, regions, fast):
+    spec = (mrnn_core.NetworkSpec().with_recurrent_region("a", 6, **regions)
+            .with_recurrent_region("b", 4, sign="neg", **regions)
+            .with_recurrent_connection("a", "b").with_recurrent_connection("b", "a"))
+    model = mrnn_jax.mRNN(spec, activation="tanh", seed=0)
+    seen = []
+    scan = _simulate._scan
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["fast"])
+        return scan(*args, **kwargs)
+
+    monkeypatch.setattr(_simulate, "_scan", spy)
+    x0 = jnp.full((2, 10), 0.1)
+    loss = eqx.filter_jit(lambda m: jnp.sum(m(jnp.zeros((2, 5, 0)), x0)[1]))
+    eqx.filter_grad(loss)(model)
+    assert seen == [fast]
