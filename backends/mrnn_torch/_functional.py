@@ -177,7 +177,8 @@ def _drive(W_inp_eff, b, dynamics: Dynamics, u, s, eps_x, eps_u, scale=1.0, c_x=
     if s is not None:
         drive.add_(s, alpha=s0)
     if vector:
-        drive.mul_(scale)
+        # in place unless alpha is learned: autograd needs the unscaled drive then
+        drive = drive * scale if scale.requires_grad else drive.mul_(scale)
     return drive
 
 
@@ -288,9 +289,8 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
       multiplying only the mask's nonzero blocks (not with ``W_rec=``);
       ``"autograd"`` is a plain per-step loop that autograd records, needed for
       double backward (``create_graph=True``). Under ``torch.func`` transforms
-      ``"auto"`` uses the plain loop by itself, and also when ``params["tau"]``
-      requires grad (a learned time constant; ``"dense"``/``"blocks"`` are
-      then an error).
+      ``"auto"`` uses the plain loop by itself. A ``params["tau"]`` that
+      requires grad (a learned time constant) is differentiated by every mode.
 
     Leaky: ``x_{t+1} = x_t + alpha (-x_t + W_rec_eff h_t + W_inp_eff (u_t + c_u eps_u)
     + b + c_x eps_x) + alpha s_t`` (``alpha``, ``c_x`` scalars or ``[H]``); Elman:
@@ -323,13 +323,7 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
         W_inp_eff = effective_weight(params["W_inp"], params["W_inp_mask"],
                                      params["W_inp_sign_matrix"], dynamics.inp_constrained)
     alpha = _alpha(params, dynamics)
-    learned_tau = isinstance(alpha, torch.Tensor) and alpha.requires_grad
-    if learned_tau and recurrence in ("dense", "blocks"):
-        raise MRNNConfigError(
-            f"recurrence={recurrence!r}: params['tau'] requires grad (a learned time constant), "
-            f"which only the autograd loop differentiates; expected recurrence='auto' or "
-            f"'autograd', got {recurrence!r}")
-    if (recurrence != "autograd" and call.steps > 0 and not learned_tau
+    if (recurrence != "autograd" and call.steps > 0
             and not _under_transform(W_rec, W_inp_eff, state, h0, inp, stim_input, eps_x, eps_u)):
         plan = choose_plan(recurrence, params["W_rec_mask"], H, override)
         return _simulate_fused(params, dynamics, W_rec, W_inp_eff, call, plan, f, inp, state,

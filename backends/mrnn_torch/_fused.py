@@ -199,9 +199,11 @@ class Recurrence(torch.autograd.Function):
     out like ``ad``.
 
     Per-unit alpha: pass ``W`` with its rows already scaled by alpha,
-    ``ad`` likewise, ``alpha = 1`` and ``carry = 1 - alpha`` ``[H]`` (a
-    tensor that needs no gradient); then ``x_t = carry * x_{t-1} + W h_{t-1}
-    + ad_t``. ``carry=None`` means the scalar ``1 - alpha``.
+    ``ad`` likewise, ``alpha = 1`` and ``carry = 1 - alpha`` ``[H]``; then
+    ``x_t = carry * x_{t-1} + W h_{t-1} + ad_t``. ``carry=None`` means the
+    scalar ``1 - alpha``. A ``carry`` that requires grad (a learned time
+    constant) gets ``dL/dcarry = sum_t sum_b g_t x_{t-1}``; the scaling of
+    ``W`` and ``ad`` by alpha happens outside, where autograd sees it.
 
     ``ad`` must be a fresh contiguous tensor that is not a view: it is
     overwritten and returned as ``xs`` (Elman: ``hs``), which saves a
@@ -221,7 +223,7 @@ class Recurrence(torch.autograd.Function):
                            float(alpha), _ACTIVATION_CODES.get(activation, 4), time_axis, leaky,
                            carry)
             return Recurrence._keep(ctx, W, h0, Xs, Hs, leaky, alpha, activation, time_axis, plan,
-                                    carry)
+                                    carry, x0)
         hs = (h0, *Hs.unbind(time_axis))  # hs[t] = h_t
         if leaky:
             # x_t = (1 - a) x_{t-1} + a (W h_{t-1} + d_t); xs[t] holds a d_t until written.
@@ -243,20 +245,22 @@ class Recurrence(torch.autograd.Function):
                 _recurrent_matmul(plan, blocks_T, hs[t], hs[t + 1], z, 1.0)
                 _activate(activation, z, hs[t + 1])
         return Recurrence._keep(ctx, W, h0, Xs, Hs, leaky, alpha, activation, time_axis, plan,
-                                carry)
+                                carry, x0)
 
     @staticmethod
-    def _keep(ctx, W, h0, Xs, Hs, *meta):
+    def _keep(ctx, W, h0, Xs, Hs, leaky, alpha, activation, time_axis, plan, carry, x0=None):
         """Store what the backward needs; return the forward's outputs."""
-        ctx.save_for_backward(W, h0, Hs)
-        ctx.meta = meta
+        # The states x_t are needed only for a learned carry's gradient.
+        learned = leaky and isinstance(carry, torch.Tensor) and ctx.needs_input_grad[8]
+        ctx.save_for_backward(W, h0, Hs, *((x0, Xs) if learned else ()))
+        ctx.meta = (leaky, alpha, activation, time_axis, plan, carry)
         ctx.set_materialize_grads(False)
         return Xs, Hs
 
     @staticmethod
     @once_differentiable
     def backward(ctx, gX, gH):
-        W, h0, Hs = ctx.saved_tensors
+        W, h0, Hs, *states = ctx.saved_tensors
         leaky, a, activation, time_axis, plan, carry = ctx.meta
         T = Hs.shape[time_axis]
         G = torch.empty_like(Hs)  # G[t] = g_{t+1} = dL/dx_{t+1}
@@ -299,4 +303,10 @@ class Recurrence(torch.autograd.Function):
         if ctx.needs_input_grad[3]:
             dh0 = torch.empty_like(gh)
             _adjoint_matmul(plan, blocks, gs[0], zero.expand_as(gh), dh0, a)
-        return dW, dd, dx0, dh0, None, None, None, None, None
+        dcarry = None
+        if states:  # x_t = carry x_{t-1} + ...: dL/dcarry = sum over t and b of g_t x_{t-1}
+            x0, Xs = states
+            prev = torch.cat([x0.unsqueeze(time_axis), Xs.narrow(time_axis, 0, T - 1)],
+                             dim=time_axis)
+            dcarry = (G * prev).sum(dim=(0, 1))
+        return dW, dd, dx0, dh0, None, None, None, None, dcarry

@@ -7,6 +7,7 @@ rtol = atol = 1e-10 (see ``torch_helpers``); "unchanged" means bit-identical
 (``torch.equal``).
 """
 
+import dataclasses
 import numpy as np
 import pytest
 import torch
@@ -182,13 +183,32 @@ def test_learnable_tau_forward_matches_reference_and_gets_the_right_gradient():
     assert model.log_tau_fast.grad.abs().min() > 0
 
 
-def test_a_learned_tau_needs_the_autograd_loop():
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_every_recurrence_mode_gives_the_same_learned_tau_gradient(batch_first):
+    """The fused recurrence differentiates a learned tau (its ``1 - alpha``
+    carry gets ``sum_t g_t x_{t-1}``) exactly as the per-step autograd loop."""
     model = _learnable_tau_model()
-    model.recurrence = "dense"
-    with pytest.raises(MRNNConfigError, match=r"recurrence='dense'.*requires grad"):
-        model(torch.zeros(1, 2, 2, dtype=F64), torch.zeros(1, 9, dtype=F64))
-    with torch.no_grad():  # no gradient wanted: the fused path is fine
-        model(torch.zeros(1, 2, 2, dtype=F64), torch.zeros(1, 9, dtype=F64))
+    g = torch.Generator().manual_seed(5)
+    inp = torch.randn(3, 7, 2, dtype=F64, generator=g)
+    x0 = 0.4 * torch.randn(3, 9, dtype=F64, generator=g)
+    eps_x = torch.randn(3, 7, 9, dtype=F64, generator=g)
+    p = model._params()
+    dynamics = model.dynamics
+    if not batch_first:
+        dynamics = dataclasses.replace(dynamics, batch_first=False)
+        inp, eps_x = inp.transpose(0, 1).contiguous(), eps_x.transpose(0, 1).contiguous()
+    grads = {}
+    for mode in ("autograd", "dense", "blocks"):
+        tau = p["tau"].detach().clone().requires_grad_()
+        W = p["W_rec"].detach().clone().requires_grad_()
+        xs, hs = mrnn_torch.simulate({**p, "tau": tau, "W_rec": W}, dynamics, inp, x0,
+                                     eps_x=eps_x, recurrence=mode)
+        ((hs ** 2).sum() + (xs * hs).sum()).backward()
+        grads[mode] = (tau.grad, W.grad)
+    for mode in ("dense", "blocks"):
+        for got, want in zip(grads[mode], grads["autograd"]):
+            torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    assert grads["dense"][0].abs().min() > 0
 
 
 def test_elman_ignores_tau_so_one_spec_serves_both_models():
