@@ -49,8 +49,15 @@ def _recurrent_item(region) -> str:
         words.append("b learnable")
     elif not _is_zero(region.base_firing):
         words.append(f"b={_number(region.base_firing)}")
-    if not _is_zero(region.init):
+    if region.learnable_init:
+        words.append("x0 learnable")
+    elif not _is_zero(region.init):
         words.append(f"x0={_number(region.init)}")
+    if region.tau is not None or region.learnable_tau:
+        words.append(("tau" if region.tau is None else f"tau={_number(region.tau)}")
+                     + (" learnable" if region.learnable_tau else ""))
+    if not region.trainable:
+        words.append("frozen")
     return " ".join(words)
 
 
@@ -77,8 +84,14 @@ def _connections(spec: NetworkSpec) -> str:
     for label, connections in (("recurrent", spec.recurrent_connections),
                                ("input", spec.input_connections)):
         empty = sum(c.is_empty for c in connections)
-        sparse = sum(c.sparsity is not None and not c.is_empty for c in connections)
-        notes = [f"{n} {what}" for n, what in ((sparse, "sparse"), (empty, "empty")) if n]
+        live = [c for c in connections if not c.is_empty]
+        sparse = sum(c.sparsity is not None for c in live)
+        density = sum(c.density is not None for c in live)
+        masked = sum(c.mask is not None for c in live)
+        frozen = sum(not c.trainable for c in connections)
+        notes = [f"{n} {what}" for n, what in ((sparse, "sparse"), (density, "by density"),
+                                               (masked, "masked"), (empty, "empty"),
+                                               (frozen, "frozen")) if n]
         parts.append(f"{len(connections)} {label}" + (f" ({', '.join(notes)})" if notes else ""))
     return "connections: " + ", ".join(parts)
 

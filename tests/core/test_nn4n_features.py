@@ -355,3 +355,17 @@ def test_reference_rejects_nothing_new_for_arrays_drawn_with_every_feature():
         hs = out[1] if dynamics.kind == "leaky" else out
         assert np.all(np.isfinite(hs))
     run()
+
+
+def test_describe_names_the_nn4n_style_settings():
+    spec = (mc.NetworkSpec()
+            .with_ei_area("v1", 10, tau=30.0, learnable_tau=True, learnable_init=True)
+            .with_ei_area("v2", 5, trainable=False).with_input_region("u", 2)
+            .with_recurrent_connection("v1", "v2", routes=["EE"], density=0.3)
+            .with_recurrent_connection("v2", "v1", routes=["EE"], trainable=False)
+            .with_input_connection("u", "v1_exc", mask=[[1, 0]] * 8))
+    text = mc.describe(spec, mc.Dynamics(balance_ei=True))
+    assert "balance_ei=True" in text
+    assert "v1_exc 8 pos [v1] x0 learnable tau=30 learnable" in text
+    assert "v2_inh 1 neg [v2] frozen" in text
+    assert "2 recurrent (1 by density, 1 frozen), 1 input (1 masked)" in text
