@@ -37,6 +37,7 @@ from mrnn_core import (
 )
 
 from ._device import resolve_device, resolve_dtype
+from ._functional import effective_weights as _effective_weights
 from ._functional import get_activation, simulate
 from ._helpers import RegionHelpers
 from .region import Connection, InputRegion, RecurrentRegion, plain
@@ -680,6 +681,13 @@ class mRNNBase(RegionHelpers, nn.Module):
 
     def batched_initial_condition(self, batch_size: int):
         raise NotImplementedError
+
+    def effective_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(W_rec_eff [H, H], W_inp_eff [H, I])`` as the dynamics use them
+        (``M * |W| * S`` under Dale's law, else ``W * M``), differentiable, with
+        zero gradient on frozen blocks: the arrays to hand to
+        :mod:`mrnn_torch.losses` penalties. The same method as the JAX models'."""
+        return _effective_weights(self._params(), self.dynamics)
 
     def _params(self) -> dict[str, torch.Tensor]:
         """The named tensors :func:`mrnn_torch.simulate` takes.

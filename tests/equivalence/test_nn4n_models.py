@@ -182,3 +182,15 @@ def test_equal_region_taus_run_exactly_the_scalar_tau_network_noise_included(bac
     for got, want in zip(run(make(per_region), call), run(make(scalar), call)):
         np.testing.assert_array_equal(np.asarray(got.detach() if backend == "torch" else got),
                                       np.asarray(want.detach() if backend == "torch" else want))
+
+
+def test_effective_weights_methods_agree_and_carry_gradients_only_where_trained():
+    ckpt = _frozen_network()
+    tm, jm = torch_model(ckpt), jax_model(ckpt)
+    for t, j in zip(tm.effective_weights(), jm.effective_weights()):
+        np.testing.assert_array_equal(t.detach().numpy(), np.asarray(j))
+    W_rec_eff, W_inp_eff = tm.effective_weights()
+    (W_rec_eff.square().sum() + W_inp_eff.abs().sum()).backward()  # an L2 + L1 penalty
+    T_rec, T_inp = mrnn_core.trainable_masks(ckpt.spec)
+    assert np.all(tm.W_rec.grad.numpy()[T_rec == 0] == 0)
+    assert np.any(tm.W_rec.grad.numpy()[T_rec == 1] != 0)
