@@ -153,7 +153,8 @@ def _drive(W_inp_eff, b, dynamics: Dynamics, u, s, eps_x, eps_u, scale=1.0, c_x=
     """``scale`` times the ``[T, B, H]`` drive of every step, from time-major ``[T, B, .]`` tensors.
 
     ``scale`` and ``c_x`` (default ``dynamics.hid_noise_const``) are floats or
-    ``[H]`` tensors (per-unit alpha); ``c_u`` defaults to ``dynamics.inp_noise_const``. One fresh, contiguous tensor that is not
+    ``[H]`` tensors (per-unit alpha); ``c_u`` defaults to
+    ``dynamics.inp_noise_const``. One fresh, contiguous tensor that is not
     a view (the fused recurrence overwrites it): a single ``addmm`` forms
     ``scale (u W^T + b)``, reshaped with ``_unsafe_view`` (``reshape`` would
     return a view of the 2-D result), and noise and stimulus are added into
