@@ -306,14 +306,15 @@ class mRNNBase(eqx.Module):
         return self.spec.input_size
 
     @property
-    def hid_noise_const(self) -> float:
-        """``c_x`` (see :class:`mrnn_core.Dynamics`)."""
-        return self.dynamics.hid_noise_const
+    def hid_noise_const(self):
+        """``c_x`` the forward pass uses: ``[H]`` when alpha is per unit (see
+        :meth:`mrnn_core.Dynamics.hid_noise_vector`)."""
+        return self.dynamics.hid_noise_vector(self.alpha)
 
     @property
     def inp_noise_const(self) -> float:
-        """``c_u`` (see :class:`mrnn_core.Dynamics`)."""
-        return self.dynamics.inp_noise_const
+        """``c_u`` the forward pass uses (see :meth:`mrnn_core.Dynamics.inp_noise_for`)."""
+        return self.dynamics.inp_noise_for(self.alpha)
 
     @property
     def tonic_inp(self):

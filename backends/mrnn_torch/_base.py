@@ -285,14 +285,16 @@ class mRNNBase(RegionHelpers, nn.Module):
         return alpha if isinstance(alpha, float) else self.dynamics.dt / tau
 
     @property
-    def hid_noise_const(self) -> float:
-        """``c_x``: leaky ``sqrt(2 alpha sigma_x^2) / alpha``; Elman ``sigma_x``."""
-        return self.dynamics.hid_noise_const
+    def hid_noise_const(self):
+        """``c_x``: leaky ``sqrt(2 alpha sigma_x^2) / alpha`` (``[H]`` when alpha is
+        per unit); Elman ``sigma_x``. The constant the forward pass uses."""
+        return self.dynamics.hid_noise_vector(self.alpha)
 
     @property
     def inp_noise_const(self) -> float:
-        """``c_u``: leaky ``sqrt(2 alpha sigma_u^2) / alpha``; Elman ``sigma_u``."""
-        return self.dynamics.inp_noise_const
+        """``c_u``: leaky ``sqrt(2 alpha sigma_u^2) / alpha`` (the shared alpha, or
+        ``Dynamics.tau``'s when units differ); Elman ``sigma_u``."""
+        return self.dynamics.inp_noise_for(self.alpha)
 
     @property
     def total_num_units(self) -> int:
@@ -710,13 +712,12 @@ class mRNNBase(RegionHelpers, nn.Module):
     def _hid_noise(self, batch_size: int) -> torch.Tensor:
         """``c_x * eps``, ``eps`` standard normal ``[B, H]`` (``c_x`` per unit
         when regions have their own time constants)."""
-        c_x = self.dynamics.hid_noise_vector(self.alpha)
-        return c_x * torch.randn(
+        return self.hid_noise_const * torch.randn(
             batch_size, self.total_num_units, device=self._device, dtype=self._dtype)
 
     def _inp_noise(self, batch_size: int) -> torch.Tensor:
         """``c_u * eps``, ``eps`` standard normal ``[B, I]``."""
-        return self.dynamics.inp_noise_for(self.alpha) * torch.randn(
+        return self.inp_noise_const * torch.randn(
             batch_size, self.total_num_inputs, device=self._device, dtype=self._dtype)
 
     def _noise_draws(self, inp, state, stim_input):

@@ -194,3 +194,14 @@ def test_effective_weights_methods_agree_and_carry_gradients_only_where_trained(
     T_rec, T_inp = mrnn_core.trainable_masks(ckpt.spec)
     assert np.all(tm.W_rec.grad.numpy()[T_rec == 0] == 0)
     assert np.any(tm.W_rec.grad.numpy()[T_rec == 1] != 0)
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_noise_constants_report_what_the_forward_pass_uses(backend):
+    region_tau = mrnn_core.NetworkSpec().with_recurrent_region("a", 3, tau=40.0)
+    d = mrnn_core.Dynamics(tau=100.0, noise_level_act=0.05, noise_level_inp=0.02)
+    model = (torch_model if backend == "torch" else jax_model)(
+        mrnn_core.Checkpoint.initialise(region_tau, d, seed=0))
+    shared = mrnn_core.Dynamics(tau=40.0, noise_level_act=0.05, noise_level_inp=0.02)
+    assert model.hid_noise_const == shared.hid_noise_const
+    assert model.inp_noise_const == shared.inp_noise_const
