@@ -246,6 +246,62 @@ class Connectivity:
         chosen = set(self.expand(*names))
         return tuple(r for r in self.spec.recurrent_names if r in chosen)
 
+    def excluded(self, *names: str, inputs: bool = False) -> list[str]:
+        """The regions not named, in network order: recurrent regions (parents
+        expand), or with ``inputs`` the input regions (each name must be one)."""
+        if not inputs:
+            chosen = set(self.expand(*names))
+            return [r for r in self.spec.recurrent_names if r not in chosen]
+        for name in names:
+            if name not in self.spec.input_names:
+                raise MRNNConfigError(
+                    f"get_excluded_inp_regions: {name!r} is not an input region; "
+                    f"{known('input regions', self.spec.input_names)}"
+                )
+        return [r for r in self.spec.input_names if r not in names]
+
+    def combine_index(self, regions_a, regions_b, shape_a, shape_b) -> np.ndarray:
+        """Where each hidden unit sits in ``concat([states_a, states_b], -1)``.
+
+        ``states_a`` (shape ``shape_a``) holds the regions of ``regions_a`` in
+        that list's order, parents expanded, and likewise ``b``. The lists must
+        be disjoint and cover every recurrent region. **Returns:** ``[H]``
+        integer indices ``perm`` with ``concat(...)[..., perm]`` in network
+        order (``combine_states`` of both backends).
+        """
+        a, b = self.expand(*regions_a), self.expand(*regions_b)
+        both = [r for r in a if r in b]
+        if both:
+            raise MRNNConfigError(
+                f"combine_states: region lists must be disjoint; both name {both}"
+            )
+        missing = [r for r in self.spec.recurrent_names if r not in a and r not in b]
+        if missing:
+            raise MRNNConfigError(
+                f"combine_states: regions {missing} are in neither list; expected the two "
+                f"lists to cover every recurrent region"
+            )
+        shape_a, shape_b = tuple(shape_a), tuple(shape_b)
+        if shape_a[:-1] != shape_b[:-1]:
+            raise MRNNConfigError(
+                f"combine_states: states_a and states_b must agree on every dimension but "
+                f"the last, got {shape_a} and {shape_b}"
+            )
+        where = {}  # region -> its (start, end) in the concatenation
+        offset = 0
+        for label, shape, names in (("states_a", shape_a, a), ("states_b", shape_b, b)):
+            sizes = [self.region_slice(r).stop - self.region_slice(r).start for r in names]
+            if shape[-1:] != (sum(sizes),):
+                raise MRNNConfigError(
+                    f"combine_states: {label} should hold {sum(sizes)} units for regions "
+                    f"{list(names)}, got last dimension {shape[-1] if shape else None}"
+                )
+            for name, size in zip(names, sizes):
+                where[name] = (offset, offset + size)
+                offset += size
+        return np.concatenate([np.arange(*where[r]) for r in self.spec.recurrent_names]
+                              or [np.zeros(0, dtype=int)])
+
 
 def connectivity_from_arrays(spec: NetworkSpec, W_rec_mask, W_rec_sign_matrix,
                              W_inp_mask, W_inp_sign_matrix,

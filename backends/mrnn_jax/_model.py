@@ -353,6 +353,40 @@ class mRNNBase(eqx.Module):
         """``act`` ``[..., H]`` restricted to ``regions``, in the order given (parents expanded)."""
         return region_activity(self.spec, act, *regions)
 
+    def named_rec_regions(self, prefix: str = ""):
+        """Yield ``(prefix + name, region spec)`` for every recurrent region, in network order."""
+        for region in self.spec.recurrent_regions:
+            yield prefix + region.name, region
+
+    def named_inp_regions(self, prefix: str = ""):
+        """Yield ``(prefix + name, region spec)`` for every input region, in network order."""
+        for region in self.spec.input_regions:
+            yield prefix + region.name, region
+
+    def get_excluded_hid_regions(self, *regions: str) -> list[str]:
+        """The recurrent regions not named (parents expand), in network order."""
+        return self._structure.excluded(*regions)
+
+    def get_excluded_inp_regions(self, *regions: str) -> list[str]:
+        """The input regions not named, in network order."""
+        return self._structure.excluded(*regions, inputs=True)
+
+    def combine_states(self, states_a, states_b, region_list_a, region_list_b,
+                       keep_dims: bool = True):
+        """Interleave two partial states ``[..., n_a]`` and ``[..., n_b]`` into ``[..., H]``.
+
+        ``states_a`` holds the regions of ``region_list_a`` in that list's order
+        (as :meth:`get_region_activity` returns them), likewise ``b``; the
+        lists (parents expand) must be disjoint and cover every recurrent
+        region. The result is in network order; ``keep_dims=False`` flattens
+        the leading dimensions to ``[N, H]``. Differentiable (a gather).
+        """
+        perm = self._structure.combine_index(region_list_a, region_list_b,
+                                             jnp.shape(states_a), jnp.shape(states_b))
+        full = jnp.take(jnp.concatenate([states_a, states_b], axis=-1),
+                        jnp.asarray(perm, dtype=jnp.int32), axis=-1)
+        return full if keep_dims else full.reshape(-1, full.shape[-1])
+
     def get_projection(self, to: str, from_: str, W=None):
         """Effective weights from ``from_`` (recurrent or input region) to ``to``.
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import torch
 
 from mrnn_core import MRNNConfigError, effective_weight
-from mrnn_core.errors import known
 
 from ._functional import projection, region_activity, region_indices, weight_subset
 
@@ -47,18 +46,11 @@ class RegionHelpers:
 
     def get_excluded_hid_regions(self, *names: str) -> list[str]:
         """The recurrent regions not named (parents expand), in network order."""
-        chosen = set(self._layout.expand(*names))
-        return [r for r in self.region_dict if r not in chosen]
+        return self._layout.excluded(*names)
 
     def get_excluded_inp_regions(self, *names: str) -> list[str]:
         """The input regions not named, in network order."""
-        for name in names:
-            if name not in self.inp_dict:
-                raise MRNNConfigError(
-                    f"get_excluded_inp_regions: {name!r} is not an input region; "
-                    f"{known('input regions', self.inp_dict)}"
-                )
-        return [r for r in self.inp_dict if r not in names]
+        return self._layout.excluded(*names, inputs=True)
 
     # indices and activity ----------------------------------------------------
 
@@ -68,9 +60,9 @@ class RegionHelpers:
         return region_indices(self._layout, region)
 
     def get_region_size(self, region: str) -> int:
-        """Number of units of a recurrent or input region."""
-        start, end = self.get_region_indices(region)
-        return end - start
+        """Number of units of a recurrent or input region (a parent counts all
+        its children)."""
+        return int(self._layout.unit_indices(region, allow_input=True).size)
 
     def get_region_activity(self, act: torch.Tensor, *names: str) -> torch.Tensor:
         """``act`` ``[..., H]`` restricted to the named recurrent regions.
@@ -90,34 +82,10 @@ class RegionHelpers:
         together cover every recurrent region. The result is in network
         order; ``keep_dims=False`` flattens the leading dimensions, ``[N, H]``.
         """
-        layout = self._layout
-        a, b = layout.expand(*region_list_a), layout.expand(*region_list_b)
-        both = [r for r in a if r in b]
-        if both:
-            raise MRNNConfigError(
-                f"combine_states: region lists must be disjoint; both name {both}"
-            )
-        missing = [r for r in self.region_dict if r not in a and r not in b]
-        if missing:
-            raise MRNNConfigError(
-                f"combine_states: regions {missing} are in neither list; expected the two "
-                f"lists to cover every recurrent region"
-            )
-        if states_a.shape[:-1] != states_b.shape[:-1]:
-            raise MRNNConfigError(
-                f"combine_states: states_a and states_b must agree on every dimension but "
-                f"the last, got {tuple(states_a.shape)} and {tuple(states_b.shape)}"
-            )
-        pieces = {}
-        for label, states, names in (("states_a", states_a, a), ("states_b", states_b, b)):
-            sizes = [self.get_region_size(r) for r in names]
-            if states.shape[-1] != sum(sizes):
-                raise MRNNConfigError(
-                    f"combine_states: {label} should hold {sum(sizes)} units for regions "
-                    f"{list(names)}, got last dimension {states.shape[-1]}"
-                )
-            pieces.update(zip(names, states.split(sizes, dim=-1)))
-        full = torch.cat([pieces[r] for r in self.region_dict], dim=-1)
+        perm = self._layout.combine_index(region_list_a, region_list_b,
+                                          states_a.shape, states_b.shape)
+        index = torch.as_tensor(perm, device=states_a.device)
+        full = torch.cat([states_a, states_b], dim=-1).index_select(-1, index)
         return full if keep_dims else full.reshape(-1, full.shape[-1])
 
     # weights -----------------------------------------------------------------

@@ -151,3 +151,63 @@ def test_helpers_work_inside_jit():
 def test_bad_region_requests_name_the_culprit(call, match):
     with pytest.raises(mrnn_core.MRNNConfigError, match=match):
         call(mrnn_core.build_connectivity(SMALL_SPEC, seed=0))
+
+
+@given(specs_and_names(), st.integers(0, 2**31))
+def test_combine_states_inverts_a_split(case, seed):
+    spec, names = case
+    model = mrnn_jax.mRNN(spec, seed=0)
+    part_a = list(dict.fromkeys(model._structure.expand(*names)))
+    part_b = model.get_excluded_hid_regions(*names)
+    assert sorted(part_a + part_b) == sorted(spec.recurrent_names)
+    assert part_b == [r for r in spec.recurrent_names if r not in part_a]  # network order
+    h = np.random.default_rng(seed).standard_normal((2, 3, spec.hidden_size))
+    if not part_b:  # every region named: nothing to combine with
+        return
+    a, b = model.get_region_activity(h, *part_a), model.get_region_activity(h, *part_b)
+    np.testing.assert_array_equal(model.combine_states(a, b, part_a, part_b), h)
+    np.testing.assert_array_equal(model.combine_states(b, a, part_b, part_a, keep_dims=False),
+                                  h.reshape(-1, spec.hidden_size))
+
+
+def test_combine_states_is_differentiable_and_jits():
+    model = mrnn_jax.mRNN(SMALL_SPEC, seed=0)
+    a, b = jnp.arange(4.0), jnp.arange(8.0) + 10  # thal (4 units), then ctx (exc, inh)
+
+    def f(a, b):
+        return jnp.sum(jnp.arange(12.0) * model.combine_states(a, b, ["thal"], ["ctx"]))
+
+    np.testing.assert_array_equal(jax.jit(lambda a, b: model.combine_states(a, b, ["thal"], ["ctx"]))(a, b),
+                                  np.r_[np.arange(10.0, 18.0), np.arange(4.0)])
+    ga, gb = jax.grad(f, argnums=(0, 1))(a, b)
+    np.testing.assert_array_equal(ga, np.arange(8.0, 12.0))  # thal sits at units 8..11
+    np.testing.assert_array_equal(gb, np.arange(8.0))
+
+
+def test_named_and_excluded_regions():
+    model = mrnn_jax.mRNN(SMALL_SPEC, seed=0)
+    named = list(model.named_rec_regions("m."))
+    assert [n for n, _ in named] == ["m.exc", "m.inh", "m.thal"]
+    assert [r.num_units for _, r in named] == [5, 3, 4]
+    assert [(n, r.num_units) for n, r in model.named_inp_regions()] == [("cue", 2)]
+    assert model.get_excluded_hid_regions("ctx") == ["thal"]
+    assert model.get_excluded_hid_regions("thal", "exc") == ["inh"]
+    assert model.get_excluded_inp_regions("cue") == [] and model.get_excluded_inp_regions() == ["cue"]
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda m: m.combine_states(jnp.zeros(8), jnp.zeros(7), ["ctx"], ["exc", "thal"]),
+     r"combine_states: region lists must be disjoint; both name \['exc'\]"),
+    (lambda m: m.combine_states(jnp.zeros(5), jnp.zeros(4), ["exc"], ["thal"]),
+     r"combine_states: regions \['inh'\] are in neither list"),
+    (lambda m: m.combine_states(jnp.zeros(7), jnp.zeros(4), ["ctx"], ["thal"]),
+     r"combine_states: states_a should hold 8 units for regions \['exc', 'inh'\], got last dimension 7"),
+    (lambda m: m.combine_states(jnp.zeros((2, 8)), jnp.zeros((3, 4)), ["ctx"], ["thal"]),
+     r"states_a and states_b must agree on every dimension but the last, got \(2, 8\) and \(3, 4\)"),
+    (lambda m: m.get_excluded_inp_regions("thal"),
+     r"get_excluded_inp_regions: 'thal' is not an input region; known input regions: 'cue'"),
+    (lambda m: m.get_excluded_hid_regions("cortex"), r"unknown region 'cortex'"),
+])
+def test_bad_combine_and_exclude_requests_name_the_culprit(call, match):
+    with pytest.raises(mrnn_core.MRNNConfigError, match=match):
+        call(mrnn_jax.mRNN(SMALL_SPEC, seed=0))

@@ -120,6 +120,7 @@ def test_indices_sizes_masks_and_per_unit_vectors():
     assert [model.get_region_indices(r) for r in ("e", "thal", "i")] == [(0, 3), (3, 5), (5, 7)]
     assert model.get_region_indices("cue") == (0, 2)
     assert [model.get_region_size(r) for r in ("e", "thal", "i", "cue")] == [3, 2, 2, 2]
+    assert model.get_region_size("ctx") == 5  # a parent counts its children (e, i)
     assert model.region_mask_dict["thal"].tolist() == [0, 0, 0, 1, 1, 0, 0]
     assert model.tonic_inp.tolist() == pytest.approx([0.1] * 3 + [0.0] * 4)
     assert model.initial_condition.tolist() == pytest.approx([0.0] * 3 + [0.2] * 2 + [0.0] * 2)
