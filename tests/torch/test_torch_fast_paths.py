@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import mrnn_core
 import mrnn_torch
 from mrnn_core import reference
-from mrnn_torch import _blocks
+from mrnn_torch import _blocks, _fused
 from torch_helpers import assert_close, cases, tensors, torch_params
 
 GRAD_TOL = 1e-12
@@ -243,3 +243,25 @@ def test_double_backward_through_the_autograd_mode():
     g, = torch.autograd.grad(hs.square().sum(), [model.W_rec], create_graph=True)
     hvp, = torch.autograd.grad(g.square().sum(), [model.W_rec])
     assert torch.isfinite(hvp).all() and hvp.abs().sum() > 0
+
+
+@given(cases())
+def test_python_fallback_of_the_dense_loop_gives_the_scripted_numbers(case):
+    """Without TorchScript (``_compile`` falls back) the dense steps run as the
+    plain Python function: the same kernels in the same order, so the same bits."""
+    ckpt, call = case
+    scripted = _simulate(torch_params(ckpt), ckpt.dynamics, tensors(call), "dense")
+    assert isinstance(_fused._dense_forward, torch.jit.ScriptFunction)
+    with mock.patch.object(_fused, "_dense_forward", _fused._dense_forward_loop):
+        plain = _simulate(torch_params(ckpt), ckpt.dynamics, tensors(call), "dense")
+    for a, b in zip(scripted if isinstance(scripted, tuple) else (scripted,),
+                    plain if isinstance(plain, tuple) else (plain,)):
+        assert torch.equal(a, b)
+
+
+def test_compile_falls_back_to_the_python_function_when_scripting_fails():
+    def failing_script(fn):
+        raise RuntimeError("TorchScript is not available in this build")
+
+    with mock.patch.object(torch.jit, "script", failing_script):
+        assert _fused._compile(_fused._dense_forward_loop) is _fused._dense_forward_loop
