@@ -33,18 +33,23 @@ def _compiled(fn, *args):
 
 
 def _impl(label, forward, loss, args, grad_args, rates=None) -> Impl:
-    """Compile ``forward(*args)`` and ``grad(loss)(*grad_args)``; time the compiled calls."""
+    """Compile ``forward(*args)`` and ``grad(loss)(*grad_args)`` (no ``loss``:
+    forward only); time the compiled calls."""
     fwd_c, fwd_s = _compiled(forward, *args)
-    grad_c, grad_s = _compiled(jax.grad(loss), *grad_args)
+    compile_s = {"fwd": fwd_s}
+    fwdbwd = None
+    if loss is not None:
+        grad_c, compile_s["fwdbwd"] = _compiled(jax.grad(loss), *grad_args)
+        fwdbwd = lambda: jax.block_until_ready(grad_c(*grad_args))  # noqa: E731
 
     def hs():
         return np.asarray(rates(fwd_c(*args)))
 
     return Impl(label,
                 fwd=lambda: jax.block_until_ready(fwd_c(*args)),
-                fwdbwd=lambda: jax.block_until_ready(grad_c(*grad_args)),
+                fwdbwd=fwdbwd,
                 hs=hs if rates else None,
-                compile_s={"fwd": fwd_s, "fwdbwd": grad_s})
+                compile_s=compile_s)
 
 
 def _floor(label, layout, act, W_eff, state, steps) -> Impl:
@@ -60,6 +65,32 @@ def _floor(label, layout, act, W_eff, state, steps) -> Impl:
         return jax.lax.scan(body, h0, None, length=steps)[1]
 
     return _impl(label, run, lambda M, h0: jnp.mean(run(M, h0)), (M, h0), (M, h0))
+
+
+def _floor_two_outputs(label, act, W_eff, state, steps) -> Impl:
+    """The floor writing what a leaky call returns: ``x_t = h_{t-1} W^T`` and
+    ``h_t = f(x_t)``, each into its own batch-first ``[B, T, H]`` array; still no
+    input, bias or leak. Information only (no target, forward only): it shows
+    what returning the second array costs on this machine, a cost every leaky
+    call pays."""
+    f = ACTIVATIONS[act]
+    M = W_eff.T
+    B, H = state.shape
+
+    def run(M, h0):
+        def body(carry, t):
+            h, xs, hs = carry
+            x = h @ M
+            h = f(x)
+            put = lambda buf, v: jax.lax.dynamic_update_index_in_dim(buf, v, t, axis=1)  # noqa: E731
+            return (h, put(xs, x), put(hs, h)), None
+
+        bufs = (jnp.zeros((B, steps, H), M.dtype), jnp.zeros((B, steps, H), M.dtype))
+        return jax.lax.scan(body, (h0, *bufs), jnp.arange(steps))[0][1:]
+
+    # Forward only: differentiating writes into carried buffers is slow in JAX
+    # (the reason ours has a hand-written reverse pass) and would say nothing.
+    return _impl(label, run, None, (M, state), (M, state))
 
 
 def _ours(ckpt, inp, state, recurrence=None) -> Impl:
@@ -125,6 +156,9 @@ def build(case: Case, names: list[str], device: str):
             layout = "bh" if name == "floor" else "hb"
             label = "floor (lax.scan)" if layout == "bh" else "floor [H,B] (info)"
             return _floor(label, layout, d.activation, W_eff, state, case.steps)
+        if name == "floor_xh":
+            return _floor_two_outputs("floor, xs + hs [B,T,H] (info)", d.activation, W_eff,
+                                      state, case.steps)
         raise ValueError(f"no JAX implementation {name!r}")
 
     impls, errors, skipped = build_each(names, make)

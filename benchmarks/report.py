@@ -62,7 +62,7 @@ def timing_table(results) -> str:
             m = {mode: (entry.get(mode) or {}).get("median") for mode in MODES}
             floor = {mode: median(results, case, backend, "floor", mode) for mode in MODES}
             ours = {mode: median(results, case, backend, "ours", mode) for mode in MODES}
-            versus = name not in ("ours", "floor", "floor_hb")  # ours_dense: ours / dense path
+            versus = name not in ("ours", "floor", "floor_hb", "floor_xh")  # ours_dense: ours / dense path
             compile_s = entry.get("compile_s")
             rows.append([
                 r["label"], backend, entry["label"], _ms(m["fwd"]), _ms(m["fwdbwd"]),
@@ -70,7 +70,8 @@ def timing_table(results) -> str:
                 _ratio(ours["fwd"], m["fwd"]) if versus else "",
                 _ratio(ours["fwdbwd"], m["fwdbwd"]) if versus else "",
                 _pair(entry, "times", lambda t: str(len(t))),
-                " / ".join(f"{compile_s[k]:.2f}" for k in MODES) if compile_s else "",
+                " / ".join(f"{compile_s[k]:.2f}" if k in compile_s else "-" for k in MODES)
+                if compile_s else "",
                 _pair(entry, "call_peak_mb", lambda v: f"{max(v, 0.0):.0f}"),
             ])
     return table(header, rows)
@@ -175,6 +176,22 @@ def targets_table(results) -> str:
             rows.append([r["label"], "JAX compile under 1 s per shape", "max(fwd, f+b) s",
                          "< 1", f"{worst:.2f}", "met" if worst < 1 else "MISSED"])
     return table(["case", "target (issue 6)", "ratio", "limit", "measured", "verdict"], rows)
+
+
+def two_outputs_table(results) -> str:
+    """JAX leaky forward: what the second output costs (the floor writing xs and hs)."""
+    header = ["case", "floor, xs + hs / floor (fwd)", "ours / floor (fwd)",
+              "ours / floor, xs + hs (fwd)"]
+    rows = []
+    for r in results:
+        if r.get("backend") != "jax":
+            continue
+        m = {n: median([r], r["case"], "jax", n, "fwd") for n in ("ours", "floor", "floor_xh")}
+        if m["floor_xh"] is None:
+            continue
+        rows.append([r["label"], _ratio(m["floor_xh"], m["floor"]), _ratio(m["ours"], m["floor"]),
+                     _ratio(m["ours"], m["floor_xh"])])
+    return table(header, rows) if rows else ""
 
 
 def scaling_table(results, steps: list[int]) -> str:

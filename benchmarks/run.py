@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 import report
+from timing import MAX_REPEATS
 from workloads import Case, cases, workloads
 
 HERE = Path(__file__).resolve().parent
@@ -50,7 +51,8 @@ def contenders(case: Case, backend: str, all_baselines: bool = False) -> list[st
     names = ["ours"] + (["ours_dense"] if case.workload.name in DENSE_PATH_TOO else [])
     names += ["floor", "floor_hb"]
     if backend == "jax":
-        return names
+        # What the leaky call's second output costs by itself (JAX, where it matters).
+        return names + (["floor_xh"] if case.kind == "leaky" else [])
     if all_baselines or (case.workload.name, "mrnntorch") not in SKIPPED_BY_DEFAULT:
         names.append("mrnntorch")
     if case.kind == "elman" and case.workload.activation == "tanh":
@@ -65,6 +67,7 @@ def spawn(backend: str, case: Case, impls: list[str], modes: str, args, tmp: Pat
     cmd = [sys.executable, str(HERE / f"{backend}_worker.py"), "--case", case.key,
            "--impls", ",".join(impls), "--modes", modes, "--repeats", str(args.repeats),
            "--warmup", str(args.warmup), "--budget", str(args.budget),
+           "--min-time", str(args.min_time),
            "--device", args.device, "--out", str(out), "--save-hs", str(hs)]
     env, pin = dict(os.environ), None
     if args.threads:
@@ -133,7 +136,8 @@ def render(results, args, scaling: bool) -> str:
     parts = [*machine(results), f"command: benchmarks/run.py {' '.join(map(shlex.quote, args.argv))}",
              f"worker threads: {args.threads or 'framework default (all CPUs)'}",
              f"timed calls per contender: {args.repeats} (after {args.warmup} warm-up), "
-             f"fewer (at least 1) where they would take more than {args.budget:g} s (see 'timed calls')",
+             f"fewer (at least 1) where they would take more than {args.budget:g} s, more (up to "
+             f"{MAX_REPEATS}) where they would take less than {args.min_time:g} s (see 'timed calls')",
              ""]
     loads = [r["process"][k] for r in results for k in ("load_before", "load_after")
              if (r.get("process") or {}).get(k) is not None]
@@ -149,6 +153,11 @@ def render(results, args, scaling: bool) -> str:
         parts += ["### Medians and ratios", "", report.timing_table(results), "",
                   "### Issue 6 targets", "", report.targets_table(results), "",
                   "### The floor: dense FLOPs and rates", "", report.floor_table(results), ""]
+        two = report.two_outputs_table(results)
+        if two:
+            parts += ["### JAX leaky forward: the cost of the second output", "",
+                      "A leaky call returns xs and hs; the floor returns one array. 'floor, xs + hs' "
+                      "is the floor writing both, batch-first (no input, bias or leak).", "", two, ""]
     parts += ["### Agreement (float32)", "", report.agreement_table(results, cross_backend(results)), "",
               "### Processes", "", report.process_table(results), ""]
     skipped = sorted({f"{r['label']}: mRNNTorch-style loop" for r in results
@@ -195,6 +204,9 @@ def parse_args(argv=None):
                    help="untimed calls first (default 3, quick 2): TorchScript optimises on its 2nd call")
     p.add_argument("--budget", type=float, default=None,
                    help="seconds one contender may spend per mode before it gets fewer calls (default 30)")
+    p.add_argument("--min-time", type=float, default=None,
+                   help="a contender whose timed calls would take less than this many seconds "
+                        "gets more of them, up to 100 (default 1, quick 0): fast calls are noisy")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per worker process")
     p.add_argument("--threads", type=int, default=None,
                    help="pin each worker to this many CPUs (default: all); 1 is steadier on a shared machine")
@@ -206,6 +218,8 @@ def parse_args(argv=None):
     args.repeats = args.repeats or (2 if args.quick else 5)
     args.warmup = args.warmup or (2 if args.quick else 3)
     args.budget = args.budget or (10.0 if args.quick else 30.0)
+    if args.min_time is None:
+        args.min_time = 0.0 if args.quick else 1.0
     return args
 
 

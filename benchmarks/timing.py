@@ -85,8 +85,12 @@ def process_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# Fast calls get more timed calls (see ``min_time_s``), at most this many.
+MAX_REPEATS = 100
+
+
 def measure(calls: dict[str, Callable[[], object]], *, repeats: int, warmup: int,
-            budget_s: float) -> dict[str, Timing]:
+            budget_s: float, min_time_s: float = 0.0) -> dict[str, Timing]:
     """Median-ready timings of every call, interleaved round by round.
 
     **Arguments:**
@@ -99,6 +103,9 @@ def measure(calls: dict[str, Callable[[], object]], *, repeats: int, warmup: int
     - `budget_s`: an implementation whose first call shows that ``repeats``
       calls would exceed this many seconds gets fewer (at least one) and no
       extra warm-up: the count is reported with the median.
+    - `min_time_s`: an implementation whose ``repeats`` calls would take less
+      than this gets more timed calls (up to ``MAX_REPEATS``), so that the
+      median of a millisecond call is not the median of five noisy samples.
 
     A call that raises is recorded as an error and dropped from later rounds.
     """
@@ -118,7 +125,11 @@ def measure(calls: dict[str, Callable[[], object]], *, repeats: int, warmup: int
         except Exception as err:  # noqa: BLE001 - reported in the table, never hidden
             t.error = f"{type(err).__name__}: {err}"
             continue
-        wanted[name] = max(1, min(repeats, int(budget_s // max(first, 1e-9))))
+        n = max(1, min(repeats, int(budget_s // max(first, 1e-9))))
+        typical = min(t.warmup)
+        if n * typical < min_time_s:
+            n = min(MAX_REPEATS, max(n, int(min_time_s // max(typical, 1e-9))))
+        wanted[name] = n
     for round_ in range(max(wanted.values(), default=0)):
         for name, n in wanted.items():
             t = timings[name]

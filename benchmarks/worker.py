@@ -35,7 +35,7 @@ class Impl:
 
     label: str
     fwd: Callable[[], object]
-    fwdbwd: Callable[[], object]
+    fwdbwd: Callable[[], object] | None
     hs: Callable[[], np.ndarray] | None = None
     compile_s: dict[str, float] | None = None
 
@@ -65,6 +65,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--budget", type=float, default=30.0)
+    p.add_argument("--min-time", type=float, default=0.0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True, help="JSON result file")
     p.add_argument("--save-hs", default=None, help="write ours' hs [B, T, H] here (.npy)")
@@ -94,9 +95,11 @@ def run_worker(backend: str, build: Callable[[Case, list[str], str], tuple],
     result["info"] = {**info, "python": platform.python_version()}
     timings: dict[str, dict[str, Timing]] = {n: {} for n in impls}
     for mode in args.modes.split(","):
-        calls = {n: getattr(impl, mode) for n, impl in impls.items()}
+        # A contender without this mode (None) is information for the other one only.
+        calls = {n: getattr(impl, mode) for n, impl in impls.items()
+                 if getattr(impl, mode) is not None}
         for n, t in measure(calls, repeats=args.repeats, warmup=args.warmup,
-                            budget_s=args.budget).items():
+                            budget_s=args.budget, min_time_s=args.min_time).items():
             timings[n][mode] = t
     for n in names:
         entry = {"label": impls[n].label if n in impls else n,

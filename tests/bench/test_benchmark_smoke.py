@@ -17,6 +17,7 @@ RUN = REPO / "benchmarks" / "run.py"
 
 TORCH = ["ours (mRNN)", "floor (TorchScript)", "floor [H,B] (info)", "mRNNTorch-style loop"]
 JAX = ["ours (mRNN, jit)", "floor (lax.scan)", "floor [H,B] (info)"]
+FORWARD_ONLY = "floor, xs + hs [B,T,H] (info)"
 EXPECTED = {
     ("W3 leaky", "torch"): TORCH,
     ("W3 leaky", "jax"): JAX,
@@ -56,8 +57,14 @@ def test_quick_run_prints_every_contender_with_medians_and_ratios(tmp_path):
             assert cells is not None, f"no row for {case} / {backend} / {label}:\n{proc.stdout}"
             fwd, fwdbwd, fwd_ratio, fwdbwd_ratio = map(_number, cells[3:7])
             assert fwd > 0 and fwdbwd > 0 and fwd_ratio > 0 and fwdbwd_ratio > 0
-    assert set(rows) == {(c, b, label) for (c, b), labels in EXPECTED.items() for label in labels}
+    # The leaky case's forward-only information row: a forward median, no backward.
+    two = rows.get(("W3 leaky", "jax", FORWARD_ONLY))
+    assert two is not None, f"no row for W3 leaky / jax / {FORWARD_ONLY}:\n{proc.stdout}"
+    assert _number(two[3]) > 0 and _number(two[5]) > 0 and two[4] == "n/a"
+    assert set(rows) == {(c, b, label) for (c, b), labels in EXPECTED.items() for label in labels} \
+        | {("W3 leaky", "jax", FORWARD_ONLY)}
     for section in ("### Issue 6 targets", "### The floor: dense FLOPs and rates",
+                    "### JAX leaky forward: the cost of the second output",
                     "### Agreement (float32)", "### Processes"):
         assert section in proc.stdout
     appended = notes.read_text()

@@ -83,3 +83,16 @@ def test_a_small_ratio_is_never_shown_as_zero():
     lines = report.timing_table(results).splitlines()
     ours = [c.strip() for c in lines[2].strip("|").split("|")]
     assert ours[5:7] == ["0.005", "0.0016"]
+
+
+def test_two_outputs_table_divides_by_both_floors():
+    results = [
+        _result("W2 leaky", "jax", {"ours": (0.138, 0.3), "floor": (0.1, 0.3),
+                                    "floor_xh": (0.12, None)}),
+        _result("W2 elman", "jax", {"ours": (0.11, 0.3), "floor": (0.1, 0.3)}),
+        _result("W2 leaky", "torch", {"ours": (0.2, 0.3), "floor": (0.1, 0.3)}),
+    ]
+    lines = report.two_outputs_table(results).splitlines()
+    assert len(lines) == 3  # header, rule, and the one JAX leaky row
+    assert [c.strip() for c in lines[2].strip("|").split("|")] == ["W2 leaky", "1.20", "1.38", "1.15"]
+    assert report.two_outputs_table(results[1:]) == ""
