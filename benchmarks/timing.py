@@ -105,7 +105,8 @@ def measure(calls: dict[str, Callable[[], object]], *, repeats: int, warmup: int
       extra warm-up: the count is reported with the median.
     - `min_time_s`: an implementation whose ``repeats`` calls would take less
       than this gets more timed calls (up to ``MAX_REPEATS``), so that the
-      median of a millisecond call is not the median of five noisy samples.
+      median of a millisecond call is not the median of five noisy samples;
+      the others then get as many, within their budget.
 
     A call that raises is recorded as an error and dropped from later rounds.
     """
@@ -125,11 +126,18 @@ def measure(calls: dict[str, Callable[[], object]], *, repeats: int, warmup: int
         except Exception as err:  # noqa: BLE001 - reported in the table, never hidden
             t.error = f"{type(err).__name__}: {err}"
             continue
-        n = max(1, min(repeats, int(budget_s // max(first, 1e-9))))
+        cap = max(1, int(budget_s // max(first, 1e-9)))
+        n = min(repeats, cap)
         typical = min(t.warmup)
         if n * typical < min_time_s:
-            n = min(MAX_REPEATS, max(n, int(min_time_s // max(typical, 1e-9))))
-        wanted[name] = n
+            n = min(MAX_REPEATS, cap, max(n, int(min_time_s // max(typical, 1e-9))))
+        wanted[name] = (n, cap)
+    # Every contender runs as many rounds as the one that needs most, unless its
+    # budget forbids: the rounds stay interleaved to the end. (A contender that
+    # dropped out early would change what the others run after: on this VM the
+    # allocator then hands a torch call fresh pages it reused before.)
+    rounds = max((n for n, _ in wanted.values()), default=0)
+    wanted = {name: min(cap, rounds) for name, (_, cap) in wanted.items()}
     for round_ in range(max(wanted.values(), default=0)):
         for name, n in wanted.items():
             t = timings[name]
