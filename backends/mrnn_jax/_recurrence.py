@@ -1,7 +1,8 @@
 """The dense recurrence with a hand-written reverse pass.
 
-One update, with the leak ``a = 1 - alpha`` (0 for Elman) and ``alpha``
-already folded into the weights and the drive by the caller:
+One update, with the leak ``a = 1 - alpha`` (0 for Elman; a scalar, or one
+per unit when the regions' time constants differ) and ``alpha`` already
+folded into the weights and the drive by the caller:
 
     pre_t = h_{t-1} Wt + b + u_t Wit + e_t
     x_t   = a x_{t-1} + pre_t
@@ -23,7 +24,8 @@ the call layout, and the reverse pass is written out:
 
     g_t = dL/dx_t = ct_x_t + f'(x_t) (ct_h_t + g_{t+1} Wt^T) + a g_{t+1}   (g_{T+1} = 0)
 
-then ``dWt = sum_t h_{t-1}^T g_t`` and ``dWit = sum_t u_t^T g_t``: for small
+then ``dWt = sum_t h_{t-1}^T g_t`` and ``dWit = sum_t u_t^T g_t`` (and for a
+per-unit leak ``da = sum_t sum_b g_t x_{t-1}``, which a learned tau needs): for small
 outputs as one GEMM each over all ``(t, b)`` after the loop, for large ones as
 rank-``B`` updates inside it (see ``_GEMM_MAX_ELEMENTS``). ``f'`` is taken
 from the stored output ``h = f(x)`` (exact for every activation of the table).
@@ -121,11 +123,18 @@ def _input_term(u_t, Wit, fma: bool):
     return out
 
 
-def _forward(cfg, Wt, Wit, bias, x0, h0, u, extra, store_h: bool):
+def _leak(cfg, leak_vec):
+    """The leak of the update: the per-unit ``leak_vec`` ``[H]`` when given, else
+    the static scalar ``cfg[0]`` (None for Elman)."""
+    return cfg[0] if leak_vec is None else leak_vec
+
+
+def _forward(cfg, Wt, Wit, bias, x0, h0, u, extra, leak_vec, store_h: bool):
     """The scan, writing the outputs in the call layout: Elman ``hs``; leaky
     ``(xs, hs)`` with `store_h`, else ``xs`` alone (``hs = f(xs)`` is formed after)."""
-    leak, act, batch_major, steps, _, fma = cfg
-    leaky = leak is not None
+    _, act, batch_major, steps, _, fma = cfg
+    leaky = cfg[0] is not None
+    leak = _leak(cfg, leak_vec)
     f = get_activation(act)
     B, H = h0.shape
     shape = (B, steps, H) if batch_major else (steps, B, H)
@@ -162,13 +171,14 @@ def _outputs(cfg, stored):
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
-def recurrence(cfg, Wt, Wit, bias, x0, h0, u, extra):
+def recurrence(cfg, Wt, Wit, bias, x0, h0, u, extra, leak_vec=None):
     """Run the recurrence of the module docstring for ``steps`` steps.
 
     **Arguments:**
 
     - `cfg`: static ``(leak, activation, batch_major, steps, reverse_gemm, fma)``;
-      ``leak`` is ``1 - alpha`` for the leaky model, None for Elman;
+      ``leak`` is ``1 - alpha`` for the leaky model (any placeholder, such as
+      ``"per unit"``, when `leak_vec` gives it), None for Elman;
       ``reverse_gemm`` picks how the reverse pass forms the weight gradients
       (the caller decides with ``_GEMM_MAX_ELEMENTS``); ``fma`` writes the
       input term as multiply-adds (with ``_INPUT_FMA_MAX``).
@@ -176,27 +186,33 @@ def recurrence(cfg, Wt, Wit, bias, x0, h0, u, extra):
     - `Wit`, `u`: ``[I, H]`` and time-major ``[T, B, I]``, or both None.
     - `bias`: ``[H]`` or None. `extra`: time-major ``[T, B, H]`` or None.
     - `x0`: leaky ``[B, H]`` (None for Elman); `h0`: ``[B, H]``.
+    - `leak_vec`: ``[H]``, the per-unit leak ``1 - alpha`` (differentiable: a
+      learned tau), or None for the scalar of `cfg`.
 
     **Returns:** leaky ``(xs, hs)``, Elman ``hs``; each ``[B, T, H]`` if
     ``batch_major`` else ``[T, B, H]``.
     """
     B, H = h0.shape
     small = B * cfg[3] * H <= _STORE_RATES_MAX_ELEMENTS
-    return _outputs(cfg, _forward(cfg, Wt, Wit, bias, x0, h0, u, extra, store_h=small))
+    return _outputs(cfg, _forward(cfg, Wt, Wit, bias, x0, h0, u, extra, leak_vec,
+                                  store_h=small))
 
 
-def _recurrence_fwd(cfg, Wt, Wit, bias, x0, h0, u, extra):
+def _recurrence_fwd(cfg, Wt, Wit, bias, x0, h0, u, extra, leak_vec=None):
     # Under differentiation the rates are stored as they are made: the reverse
     # pass reads them, and f(xs) after the loop would be a second pass.
-    out = _outputs(cfg, _forward(cfg, Wt, Wit, bias, x0, h0, u, extra, store_h=True))
+    out = _outputs(cfg, _forward(cfg, Wt, Wit, bias, x0, h0, u, extra, leak_vec, store_h=True))
     hs = out[1] if cfg[0] is not None else out
-    return out, (Wt, Wit, bias, x0, h0, u, extra, hs)
+    # A per-unit leak's gradient pairs g_t with x_{t-1}: keep xs too.
+    xs = out[0] if leak_vec is not None else None
+    return out, (Wt, Wit, bias, x0, h0, u, extra, hs, leak_vec, xs)
 
 
 def _recurrence_bwd(cfg, res, cts):
-    leak, act, batch_major, steps, gemm, _ = cfg
-    leaky = leak is not None
-    Wt, Wit, bias, x0, h0, u, extra, hs = res
+    _, act, batch_major, steps, gemm, _ = cfg
+    leaky = cfg[0] is not None
+    Wt, Wit, bias, x0, h0, u, extra, hs, leak_vec, xs = res
+    leak = _leak(cfg, leak_vec)
     ct_x, ct_h = cts if leaky else (None, cts)
     WtT = Wt.T
 
@@ -210,14 +226,15 @@ def _recurrence_bwd(cfg, res, cts):
         return g
 
     reverse = _reverse_gemm if gemm else _reverse_accumulate
-    dWt, dWit, dbias, g0, du, dextra = reverse(grad_step, steps, batch_major, hs, h0, u,
-                                               Wit, bias, extra)
+    dWt, dWit, dbias, g0, du, dextra, dleak = reverse(grad_step, steps, batch_major, hs, h0,
+                                                      u, Wit, bias, extra, x0, xs)
     dx0 = leak * g0 if leaky else None
-    return dWt, dWit, dbias, dx0, _mm(g0, WtT), du, dextra
+    return dWt, dWit, dbias, dx0, _mm(g0, WtT), du, dextra, dleak
 
 
-def _reverse_gemm(grad_step, steps, batch_major, hs, h0, u, Wit, bias, extra):
-    """Run the recursion storing every g_t, then one GEMM per weight gradient."""
+def _reverse_gemm(grad_step, steps, batch_major, hs, h0, u, Wit, bias, extra, x0, xs):
+    """Run the recursion storing every g_t, then one GEMM per weight gradient
+    (and, with `xs`, the per-unit leak's gradient as one reduction)."""
     # G holds g_t shifted one step back (G[t-1] = g_t for t >= 1, G[T-1] = 0),
     # so it lines up with hs for dWt = sum_t h_{t-1}^T g_t; g_0 (which pairs
     # with h0) comes out of the loop as its carry.
@@ -249,19 +266,24 @@ def _reverse_gemm(grad_step, steps, batch_major, hs, h0, u, Wit, bias, extra):
         WitT = Wit.T
         du = time_major(_mm(g0, WitT), _mm(G, WitT))
     dextra = None if extra is None else time_major(g0, G)
-    return dWt, dWit, dbias, g0, du, dextra
+    # G[t] (= g_{t+1}) pairs with xs[t] (= x_t), its last row being zero; g_0 with x0.
+    dleak = None if xs is None else jnp.sum(G * xs, axis=(0, 1)) + jnp.sum(g0 * x0, axis=0)
+    return dWt, dWit, dbias, g0, du, dextra, dleak
 
 
-def _reverse_accumulate(grad_step, steps, batch_major, hs, h0, u, Wit, bias, extra):
-    """Run the recursion adding each step's rank-B share to the weight gradients."""
-    def accumulate(acc, g, h_prev, u_t):
-        dWt, dWit, dbias = acc
+def _reverse_accumulate(grad_step, steps, batch_major, hs, h0, u, Wit, bias, extra, x0, xs):
+    """Run the recursion adding each step's rank-B share to the weight gradients
+    (and, with `xs`, to the per-unit leak's)."""
+    def accumulate(acc, g, h_prev, u_t, x_prev):
+        dWt, dWit, dbias, dleak = acc
         dWt = dWt + _mm(h_prev.T, g)
         if u is not None:
             dWit = dWit + _mm(u_t.T, g)
         if bias is not None:
             dbias = dbias + jnp.sum(g, axis=0)
-        return dWt, dWit, dbias
+        if xs is not None:
+            dleak = dleak + jnp.sum(g * x_prev, axis=0)
+        return dWt, dWit, dbias, dleak
 
     WitT = None if u is None else Wit.T
 
@@ -269,17 +291,19 @@ def _reverse_accumulate(grad_step, steps, batch_major, hs, h0, u, Wit, bias, ext
         g_next, acc = carry
         g = grad_step(g_next, t)
         u_t = None if u is None else u[t]
-        acc = accumulate(acc, g, _get(hs, t - 1, batch_major), u_t)
+        x_prev = None if xs is None else _get(xs, t - 1, batch_major)
+        acc = accumulate(acc, g, _get(hs, t - 1, batch_major), u_t, x_prev)
         du_t = None if u is None else _mm(g, WitT)
         return (g, acc), (du_t, g if extra is not None else None)
 
     H = h0.shape[-1]
     acc = (jnp.zeros((H, H), h0.dtype), None if u is None else jnp.zeros_like(Wit),
-           None if bias is None else jnp.zeros_like(bias))
+           None if bias is None else jnp.zeros_like(bias),
+           None if xs is None else jnp.zeros((H,), h0.dtype))
     (g1, acc), (du_rest, g_rest) = jax.lax.scan(body, (jnp.zeros_like(h0), acc),
                                                 jnp.arange(steps - 1, 0, -1))
     g0 = grad_step(g1, 0)
-    dWt, dWit, dbias = accumulate(acc, g0, h0, None if u is None else u[0])
+    dWt, dWit, dbias, dleak = accumulate(acc, g0, h0, None if u is None else u[0], x0)
 
     # The loop ran from t = T-1 down to 1: its per-step outputs come reversed.
     def time_major(first, rest):
@@ -287,7 +311,7 @@ def _reverse_accumulate(grad_step, steps, batch_major, hs, h0, u, Wit, bias, ext
 
     du = None if u is None else time_major(_mm(g0, WitT), du_rest)
     dextra = None if extra is None else time_major(g0, g_rest)
-    return dWt, dWit, dbias, g0, du, dextra
+    return dWt, dWit, dbias, g0, du, dextra, dleak
 
 
 recurrence.defvjp(_recurrence_fwd, _recurrence_bwd)

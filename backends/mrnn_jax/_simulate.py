@@ -149,8 +149,9 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
 
     Pure and transformable: ``jax.jit(simulate, static_argnums=1)``,
     ``jax.vmap`` over a batch or over stacked parameter sets, ``jax.grad``.
-    Masks and sign matrices get no gradient. The dense recurrence (scalar
-    alpha) has a hand-written reverse pass (``jax.custom_vjp``), so
+    Masks and sign matrices get no gradient. The dense recurrence has a
+    hand-written reverse pass (``jax.custom_vjp``; per-unit and learned time
+    constants included), so
     forward-mode differentiation (``jax.jvp``, ``jax.jacfwd``,
     ``jax.hessian``) of such a call raises; pass ``recurrence="scan"`` for
     the plain ``lax.scan``, which supports every transformation.
@@ -207,9 +208,10 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
     used = {n: params[n] for n in _USED}
     alpha, used["tau"] = _alpha(params, dynamics)
     batch = int(jnp.shape(state)[0]) if len(jnp.shape(state)) == 2 else 1
-    # The hand-written reverse pass needs a scalar alpha; "scan" asks for the
-    # plain lax.scan (forward-mode differentiable: jvp, jacfwd, hessian).
-    fast = plan is None and alpha is not None and recurrence != "scan"
+    # Dense steps take the recurrence with the hand-written reverse pass (scalar
+    # or per-unit alpha); "scan" asks for the plain lax.scan (forward-mode
+    # differentiable: jvp, jacfwd, hessian).
+    fast = plan is None and recurrence != "scan"
     return _scan(used, inp, state, h0 if leaky else None, stim_input, W_rec,
                  eps_x, eps_u, key, dynamics=dynamics, plan=plan,
                  alpha=alpha, fast=fast,
@@ -236,8 +238,8 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
 
     ``alpha`` is the static scalar, or None when ``params["tau"]`` ``[H]`` gives
     a per-unit one. ``fast``: the dense recurrence with the hand-written
-    reverse pass (scalar alpha); otherwise a plain ``lax.scan`` (dense or
-    block-sparse by ``plan``)."""
+    reverse pass (scalar or per-unit alpha); otherwise a plain ``lax.scan``
+    (dense or block-sparse by ``plan``)."""
     leaky = dynamics.kind == "leaky"
     batched = (inp if inp is not None else stim_input).ndim == 3
     tm = partial(_time_major, batch_first=dynamics.batch_first, batched=batched)
@@ -301,10 +303,12 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
         # in the call layout directly (see _recurrence). W_rec_eff is transposed
         # once here, so each step is a plain [B, H] x [H, H] matmul.
         batch_major = batched and dynamics.batch_first
-        cfg = (1.0 - alpha if leaky else None, dynamics.activation, batch_major, T,
-               reverse_gemm, input_term == "fma")
+        per_unit = leaky and jnp.ndim(alpha) != 0
+        leak = None if not leaky else ("per unit" if per_unit else 1.0 - alpha)
+        cfg = (leak, dynamics.activation, batch_major, T, reverse_gemm, input_term == "fma")
         out = _recurrence.recurrence(cfg, W_scaled.T, None if u is None else W_inp_t, bias,
-                                     x if leaky else None, h, u, extra)
+                                     x if leaky else None, h, u, extra,
+                                     1.0 - alpha if per_unit else None)
         if batched:
             return out
         return jax.tree.map(lambda a: a[:, 0, :], out)

@@ -309,6 +309,77 @@ def test_dense_reverse_pass_equals_autodiff_of_the_plain_scan(kind, activation, 
         assert_close(g_ours[1][name], g_plain[1][name], TIGHT, TIGHT, f"d loss / d {name}")
 
 
+_PER_UNIT_CASES = [
+    ("tanh", "batch_first", "fma", "gemm"),
+    ("relu", "batch_first", "matmul", "accumulate"),
+    ("sigmoid", "time_major", "drive", "gemm"),
+    ("softplus", "unbatched", "drive", "accumulate"),
+    ("tanh", "time_major", "matmul", "accumulate")]
+
+
+@pytest.mark.parametrize("activation, layout, input_term, reverse", _PER_UNIT_CASES)
+def test_per_unit_tau_reverse_pass_equals_autodiff_of_the_plain_scan(activation, layout,
+                                                                     input_term, reverse):
+    """Regions with their own tau (alpha per unit) run the same hand-written
+    reverse pass: outputs and every gradient, the time constants' included
+    (what a learned tau trains), equal ``jax.grad`` of the plain
+    ``recurrence="scan"``. Tolerance 1e-12 (float64): the same products,
+    summed in another order."""
+    spec = ring(3, 3)
+    d = mrnn_core.Dynamics(kind="leaky", activation=activation, dt=10.0, tau=100.0,
+                           batch_first=layout != "time_major")
+    ckpt = mrnn_core.Checkpoint.initialise(spec, d, seed=2)
+    rng = np.random.default_rng(7)
+    H, I, B, T = spec.hidden_size, spec.input_size, 2, 6
+    params = {k: jnp.asarray(v) for k, v in ckpt.params.items()}
+    params["W_rec"] = jnp.asarray(rng.uniform(-1, 1, (H, H)) * 1.5 / np.sqrt(H))
+    params["base_firing"] = jnp.asarray(rng.uniform(-0.2, 0.2, H))
+    params["tau"] = jnp.asarray(np.repeat([30.0, 100.0, 55.0], 3))  # one per region
+    shape = {"batch_first": (B, T), "time_major": (T, B), "unbatched": (T,)}[layout]
+    args = {"inp": jnp.asarray(rng.uniform(-1, 1, shape + (I,))),
+            "x0": jnp.asarray(rng.uniform(-0.5, 0.5, (H,) if layout == "unbatched" else (B, H))),
+            "stim_input": jnp.asarray(rng.uniform(-0.3, 0.3, shape + (H,))),
+            "eps_x": jnp.asarray(rng.standard_normal(shape + (H,)))}
+    A, C = rng.standard_normal(shape + (H,)), rng.standard_normal(shape + (H,))
+
+    def run(recurrence, p, a):
+        return mrnn_jax.simulate(p, d, a["inp"], a["x0"], stim_input=a["stim_input"],
+                                 eps_x=a["eps_x"], recurrence=recurrence)
+
+    def loss(recurrence, p, a):
+        xs, hs = run(recurrence, p, a)
+        return jnp.sum(A * hs) + jnp.sum(C * xs)
+
+    seen = []
+    scan = _simulate._scan
+
+    def spy(*a, **kw):
+        seen.append((kw["fast"], kw["alpha"]))
+        return scan(*a, **kw)
+
+    saved = (_simulate._INPUT_IN_STEP_MIN, _recurrence._INPUT_FMA_MAX,
+             _recurrence._GEMM_MAX_ELEMENTS, _simulate._scan)
+    _simulate._INPUT_IN_STEP_MIN = 10**9 if input_term == "drive" else 0
+    _recurrence._INPUT_FMA_MAX = I if input_term == "fma" else -1
+    _recurrence._GEMM_MAX_ELEMENTS = 10**9 if reverse == "gemm" else 0
+    _simulate._scan = spy
+    try:
+        fast = jax.jit(partial(run, "dense"))(params, args)
+        g_fast = jax.jit(jax.grad(partial(loss, "dense"), argnums=(0, 1)))(params, args)
+    finally:
+        (_simulate._INPUT_IN_STEP_MIN, _recurrence._INPUT_FMA_MAX,
+         _recurrence._GEMM_MAX_ELEMENTS, _simulate._scan) = saved
+    assert seen and all(f and alpha is None for f, alpha in seen)  # the per-unit fast path
+    assert_close(fast, jax.jit(partial(run, "scan"))(params, args), TIGHT, TIGHT, "forward")
+    g_plain = jax.jit(jax.grad(partial(loss, "scan"), argnums=(0, 1)))(params, args)
+    assert np.all(np.asarray(g_plain[0]["tau"]) != 0)  # every unit's time constant matters
+    for name in ("W_rec", "W_inp", "base_firing", "tau"):
+        assert np.any(np.asarray(g_plain[0][name]) != 0), name
+        assert_close(g_fast[0][name], g_plain[0][name], TIGHT, TIGHT, name)
+    for name in args:
+        assert_close(g_fast[1][name], g_plain[1][name], TIGHT, TIGHT, f"d loss / d {name}")
+
+
 def test_scan_recurrence_allows_forward_mode_and_agrees_with_the_fast_path():
     """``recurrence="scan"`` runs a plain lax.scan: jvp / jacfwd work, and the
     numbers equal the default fast path's (float64, 1e-12); the default path
@@ -335,13 +406,16 @@ def test_scan_recurrence_allows_forward_mode_and_agrees_with_the_fast_path():
         jax.jvp(lambda x: hs(x, "auto"), (x0,), (tangent,))
 
 
-@pytest.mark.parametrize("regions, fast", [
+@pytest.mark.parametrize("regions, scalar", [
     (dict(), True),                                   # Dynamics.tau for all
     (dict(tau=40.0), True),                           # one shared region tau
     (dict(tau=40.0, learnable_tau=True), False),      # learned: traced, per unit
 ])
-def test_a_jitted_model_keeps_the_fast_path_when_its_units_share_a_fixed_tau(
-        monkeypatch, regions, fast):
+def test_a_jitted_model_keeps_the_scalar_fast_path_when_its_units_share_a_fixed_tau(
+        monkeypatch, regions, scalar):
+    """Under jit the dense recurrence with the hand-written reverse pass runs
+    either way; units sharing a fixed tau get the scalar-alpha code (the same
+    numbers as a network without region taus), a learned tau the per-unit one."""
     spec = (mrnn_core.NetworkSpec().with_recurrent_region("a", 6, **regions)
             .with_recurrent_region("b", 4, sign="neg", **regions)
             .with_recurrent_connection("a", "b").with_recurrent_connection("b", "a"))
@@ -350,11 +424,11 @@ def test_a_jitted_model_keeps_the_fast_path_when_its_units_share_a_fixed_tau(
     scan = _simulate._scan
 
     def spy(*args, **kwargs):
-        seen.append(kwargs["fast"])
+        seen.append((kwargs["fast"], kwargs["alpha"] is not None))
         return scan(*args, **kwargs)
 
     monkeypatch.setattr(_simulate, "_scan", spy)
     x0 = jnp.full((2, 10), 0.1)
     loss = eqx.filter_jit(lambda m: jnp.sum(m(jnp.zeros((2, 5, 0)), x0)[1]))
     eqx.filter_grad(loss)(model)
-    assert seen == [fast]
+    assert seen == [(True, scalar)]
