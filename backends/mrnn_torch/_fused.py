@@ -81,6 +81,9 @@ def _times_derivative(name: str, gh, h, out):
         out.copy_(gh)
 
 
+# Steps per product when the backward sums a per-unit carry's gradient.
+_CARRY_CHUNK = 32
+
 _ACTIVATION_CODES = {"relu": 0, "tanh": 1, "sigmoid": 2, "softplus": 3}  # else linear
 
 
@@ -318,7 +321,11 @@ class Recurrence(torch.autograd.Function):
         dcarry = None
         if states:  # x_t = carry x_{t-1} + ...: dL/dcarry = sum over t and b of g_t x_{t-1}
             x0, Xs = states
-            prev = torch.cat([x0.unsqueeze(time_axis), Xs.narrow(time_axis, 0, T - 1)],
-                             dim=time_axis)
-            dcarry = (G * prev).sum(dim=(0, 1))
+            dcarry = (gs[0] * x0).sum(dim=0)
+            # A few steps at a time: the products stay small (no [T, B, H]
+            # temporary of fresh memory) and the allocator reuses them.
+            for start in range(1, T, _CARRY_CHUNK):
+                n = min(_CARRY_CHUNK, T - start)
+                dcarry += (G.narrow(time_axis, start, n)
+                           * Xs.narrow(time_axis, start - 1, n)).sum(dim=(0, 1))
         return dW, dd, dx0, dh0, None, None, None, None, dcarry

@@ -18,6 +18,7 @@ import mrnn_core
 import mrnn_torch
 from mrnn_core import reference
 from mrnn_torch import ElmanmRNN, MRNNConfigError, mRNN
+from mrnn_torch import _fused
 from mrnn_core.testing import dynamics_settings, network_specs
 from torch_helpers import (CLASSES, DEVICES, assert_close, assume_loop, cases, numpy, tensors,
                            torch_params)
@@ -184,14 +185,16 @@ def test_learnable_tau_forward_matches_reference_and_gets_the_right_gradient():
 
 
 @pytest.mark.parametrize("batch_first", [True, False])
-def test_every_recurrence_mode_gives_the_same_learned_tau_gradient(batch_first):
+@pytest.mark.parametrize("steps", [7, 70])  # 70: the carry's sum runs in chunks of 32 steps
+def test_every_recurrence_mode_gives_the_same_learned_tau_gradient(batch_first, steps):
     """The fused recurrence differentiates a learned tau (its ``1 - alpha``
     carry gets ``sum_t g_t x_{t-1}``) exactly as the per-step autograd loop."""
+    assert steps < 32 or steps > 2 * _fused._CARRY_CHUNK
     model = _learnable_tau_model()
     g = torch.Generator().manual_seed(5)
-    inp = torch.randn(3, 7, 2, dtype=F64, generator=g)
+    inp = torch.randn(3, steps, 2, dtype=F64, generator=g)
     x0 = 0.4 * torch.randn(3, 9, dtype=F64, generator=g)
-    eps_x = torch.randn(3, 7, 9, dtype=F64, generator=g)
+    eps_x = torch.randn(3, steps, 9, dtype=F64, generator=g)
     p = model._params()
     dynamics = model.dynamics
     if not batch_first:
