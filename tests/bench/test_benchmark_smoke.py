@@ -75,3 +75,22 @@ def test_unknown_workload_is_rejected_by_name():
     proc = _run("--workloads", "W3,W9", timeout=60)
     assert proc.returncode != 0
     assert "unknown workload 'W9'" in proc.stderr and "W1" in proc.stderr
+
+
+def test_tau_cost_prints_every_variant_with_ratios_to_the_shared_tau():
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "tau_cost.py"),
+                           "--workloads", "W3", "--min-time", "0"],
+                          capture_output=True, text=True, timeout=240, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    rows = {}
+    for line in proc.stdout.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] == "W3 leaky":
+            rows[(cells[1], cells[2])] = cells
+    assert set(rows) == {(b, v) for b in ("torch", "jax")
+                         for v in ("shared", "per_region", "learned")}
+    for (backend, variant), cells in rows.items():
+        fwd, fwdbwd, r_fwd, r_fwdbwd = map(_number, cells[3:7])
+        assert fwd > 0 and fwdbwd > 0 and r_fwd > 0 and r_fwdbwd > 0
+        if variant == "shared":
+            assert (r_fwd, r_fwdbwd) == (1.0, 1.0)
