@@ -134,12 +134,16 @@ def main(argv=None) -> int:
         print(json.dumps(worker(args.worker, names, args.min_time)))
         return 0
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # Pin each worker to one CPU where the OS allows it (Linux), as run.py --threads 1.
+    pin = None
+    if hasattr(os, "sched_setaffinity"):
+        cpu = min(os.sched_getaffinity(0))
+        pin = lambda: os.sched_setaffinity(0, {cpu})  # noqa: E731
     rows = []
     for backend in [b for b in args.backends.split(",") if b]:
         proc = subprocess.run([sys.executable, __file__, "--worker", backend, "--workloads",
                                ",".join(names), "--min-time", str(args.min_time)],
-                              capture_output=True, text=True, env=env, cwd=HERE,
-                              preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}))
+                              capture_output=True, text=True, env=env, cwd=HERE, preexec_fn=pin)
         if proc.returncode:
             print(proc.stdout, proc.stderr, file=sys.stderr)
             return 1
