@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 
 from .errors import MRNNConfigError, closest
-from .spec import InputRegionSpec, NetworkSpec, RecurrentRegionSpec, ei_area_regions
+from .spec import ConnectionSpec, InputRegionSpec, NetworkSpec, RecurrentRegionSpec, ei_area_regions
 
 SECTIONS = ("recurrent_regions", "input_regions", "recurrent_connections", "input_connections")
 

@@ -65,7 +65,7 @@ def _jax_grads(model, inp, A, leaky):
 @st.composite
 def trained_cases(draw):
     ckpt, call = draw(cases(max_steps=6))
-    spec, d = ckpt.spec, ckpt.dynamics
+    spec = ckpt.spec
     rng = np.random.default_rng(draw(st.integers(0, 2**31)))
     inp = call["inp"]
     A = rng.standard_normal(inp.shape[:-1] + (spec.hidden_size,))

@@ -9,7 +9,9 @@ path only sums each row's terms in a different grouping, which moves results
 by a few ulps of O(1) values over a handful of steps.
 """
 
+from contextlib import contextmanager
 from functools import partial
+from unittest import mock
 
 import equinox as eqx
 import jax
@@ -234,6 +236,42 @@ def _autodiff_simulate(params, d, inp, state, stim_input, eps_x):
     return (xs, hs) if d.kind == "leaky" else hs
 
 
+def _reverse_case(spec, d, layout, seed, steps):
+    """Drawn params (weights big enough to matter, a bias), call arrays in the
+    ``layout`` (``"batch_first"``, ``"time_major"``, ``"unbatched"``), and the
+    loss weights ``A``, ``C`` of ``L = sum(A * hs) + sum(C * xs)``."""
+    ckpt = mrnn_core.Checkpoint.initialise(spec, d, seed=seed)
+    rng = np.random.default_rng(seed + 4)
+    H, I, B, T = spec.hidden_size, spec.input_size, 2, steps
+    params = {k: jnp.asarray(v) for k, v in ckpt.params.items()}
+    params["W_rec"] = jnp.asarray(rng.uniform(-1, 1, (H, H)) * 1.5 / np.sqrt(H))
+    params["base_firing"] = jnp.asarray(rng.uniform(-0.2, 0.2, H))
+    shape = {"batch_first": (B, T), "time_major": (T, B), "unbatched": (T,)}[layout]
+    args = {"inp": jnp.asarray(rng.uniform(-1, 1, shape + (I,))),
+            "state": jnp.asarray(rng.uniform(-0.5, 0.5, (H,) if layout == "unbatched" else (B, H))),
+            "stim_input": jnp.asarray(rng.uniform(-0.3, 0.3, shape + (H,))),
+            "eps_x": jnp.asarray(rng.standard_normal(shape + (H,)))}
+    A, C = rng.standard_normal(shape + (H,)), rng.standard_normal(shape + (H,))
+    return params, args, A, C
+
+
+@contextmanager
+def _dense_path_forced(input_term, reverse, n_inputs):
+    """The dense recurrence's size-based choices forced: the input term as a drive
+    array, a matmul or multiply-adds in the step; weight gradients by one GEMM
+    after the loop or accumulated in it."""
+    saved = (_simulate._INPUT_IN_STEP_MIN, _recurrence._INPUT_FMA_MAX,
+             _recurrence._GEMM_MAX_ELEMENTS)
+    _simulate._INPUT_IN_STEP_MIN = 10**9 if input_term == "drive" else 0
+    _recurrence._INPUT_FMA_MAX = n_inputs if input_term == "fma" else -1
+    _recurrence._GEMM_MAX_ELEMENTS = 10**9 if reverse == "gemm" else 0
+    try:
+        yield
+    finally:
+        (_simulate._INPUT_IN_STEP_MIN, _recurrence._INPUT_FMA_MAX,
+         _recurrence._GEMM_MAX_ELEMENTS) = saved
+
+
 # Every activation in each kind, every call layout, every way of adding the
 # input term (a drive array before the loop, a matmul or multiply-adds in the
 # step), both ways of forming the weight gradients, without the full product
@@ -264,18 +302,7 @@ def test_dense_reverse_pass_equals_autodiff_of_the_plain_scan(kind, activation, 
     spec = ring(3, 3)
     d = mrnn_core.Dynamics(kind=kind, activation=activation,
                            batch_first=layout != "time_major")
-    ckpt = mrnn_core.Checkpoint.initialise(spec, d, seed=1)
-    rng = np.random.default_rng(5)
-    H, I, B, T = spec.hidden_size, spec.input_size, 2, 5
-    params = {k: jnp.asarray(v) for k, v in ckpt.params.items()}
-    params["W_rec"] = jnp.asarray(rng.uniform(-1, 1, (H, H)) * 1.5 / np.sqrt(H))
-    params["base_firing"] = jnp.asarray(rng.uniform(-0.2, 0.2, H))
-    shape = {"batch_first": (B, T), "time_major": (T, B), "unbatched": (T,)}[layout]
-    args = {"inp": jnp.asarray(rng.uniform(-1, 1, shape + (I,))),
-            "state": jnp.asarray(rng.uniform(-0.5, 0.5, (H,) if layout == "unbatched" else (B, H))),
-            "stim_input": jnp.asarray(rng.uniform(-0.3, 0.3, shape + (H,))),
-            "eps_x": jnp.asarray(rng.standard_normal(shape + (H,)))}
-    A, C = rng.standard_normal(shape + (H,)), rng.standard_normal(shape + (H,))
+    params, args, A, C = _reverse_case(spec, d, layout, seed=1, steps=5)
 
     def loss(run, p, a):
         out = run(p, a)
@@ -289,18 +316,10 @@ def test_dense_reverse_pass_equals_autodiff_of_the_plain_scan(kind, activation, 
     def plain(p, a):
         return _autodiff_simulate(p, d, a["inp"], a["state"], a["stim_input"], a["eps_x"])
 
-    saved = (_simulate._INPUT_IN_STEP_MIN, _recurrence._INPUT_FMA_MAX,
-             _recurrence._GEMM_MAX_ELEMENTS)
-    _simulate._INPUT_IN_STEP_MIN = 10**9 if input_term == "drive" else 0
-    _recurrence._INPUT_FMA_MAX = I if input_term == "fma" else -1
-    _recurrence._GEMM_MAX_ELEMENTS = 10**9 if reverse == "gemm" else 0
-    try:
+    with _dense_path_forced(input_term, reverse, spec.input_size):
         assert_close(jax.jit(ours)(params, args), jax.jit(plain)(params, args), TIGHT, TIGHT,
                      "forward")
         g_ours = jax.jit(jax.grad(partial(loss, ours), argnums=(0, 1)))(params, args)
-    finally:
-        (_simulate._INPUT_IN_STEP_MIN, _recurrence._INPUT_FMA_MAX,
-         _recurrence._GEMM_MAX_ELEMENTS) = saved
     g_plain = jax.jit(jax.grad(partial(loss, plain), argnums=(0, 1)))(params, args)
     for name in ("W_rec", "W_inp", "base_firing"):
         assert np.any(np.asarray(g_plain[0][name]) != 0), name
@@ -328,22 +347,11 @@ def test_per_unit_tau_reverse_pass_equals_autodiff_of_the_plain_scan(activation,
     spec = ring(3, 3)
     d = mrnn_core.Dynamics(kind="leaky", activation=activation, dt=10.0, tau=100.0,
                            batch_first=layout != "time_major")
-    ckpt = mrnn_core.Checkpoint.initialise(spec, d, seed=2)
-    rng = np.random.default_rng(7)
-    H, I, B, T = spec.hidden_size, spec.input_size, 2, 6
-    params = {k: jnp.asarray(v) for k, v in ckpt.params.items()}
-    params["W_rec"] = jnp.asarray(rng.uniform(-1, 1, (H, H)) * 1.5 / np.sqrt(H))
-    params["base_firing"] = jnp.asarray(rng.uniform(-0.2, 0.2, H))
+    params, args, A, C = _reverse_case(spec, d, layout, seed=2, steps=6)
     params["tau"] = jnp.asarray(np.repeat([30.0, 100.0, 55.0], 3))  # one per region
-    shape = {"batch_first": (B, T), "time_major": (T, B), "unbatched": (T,)}[layout]
-    args = {"inp": jnp.asarray(rng.uniform(-1, 1, shape + (I,))),
-            "x0": jnp.asarray(rng.uniform(-0.5, 0.5, (H,) if layout == "unbatched" else (B, H))),
-            "stim_input": jnp.asarray(rng.uniform(-0.3, 0.3, shape + (H,))),
-            "eps_x": jnp.asarray(rng.standard_normal(shape + (H,)))}
-    A, C = rng.standard_normal(shape + (H,)), rng.standard_normal(shape + (H,))
 
     def run(recurrence, p, a):
-        return mrnn_jax.simulate(p, d, a["inp"], a["x0"], stim_input=a["stim_input"],
+        return mrnn_jax.simulate(p, d, a["inp"], a["state"], stim_input=a["stim_input"],
                                  eps_x=a["eps_x"], recurrence=recurrence)
 
     def loss(recurrence, p, a):
@@ -357,18 +365,10 @@ def test_per_unit_tau_reverse_pass_equals_autodiff_of_the_plain_scan(activation,
         seen.append((kw["fast"], kw["alpha"]))
         return scan(*a, **kw)
 
-    saved = (_simulate._INPUT_IN_STEP_MIN, _recurrence._INPUT_FMA_MAX,
-             _recurrence._GEMM_MAX_ELEMENTS, _simulate._scan)
-    _simulate._INPUT_IN_STEP_MIN = 10**9 if input_term == "drive" else 0
-    _recurrence._INPUT_FMA_MAX = I if input_term == "fma" else -1
-    _recurrence._GEMM_MAX_ELEMENTS = 10**9 if reverse == "gemm" else 0
-    _simulate._scan = spy
-    try:
+    with _dense_path_forced(input_term, reverse, spec.input_size), \
+            mock.patch.object(_simulate, "_scan", spy):
         fast = jax.jit(partial(run, "dense"))(params, args)
         g_fast = jax.jit(jax.grad(partial(loss, "dense"), argnums=(0, 1)))(params, args)
-    finally:
-        (_simulate._INPUT_IN_STEP_MIN, _recurrence._INPUT_FMA_MAX,
-         _recurrence._GEMM_MAX_ELEMENTS, _simulate._scan) = saved
     assert seen and all(f and alpha is None for f, alpha in seen)  # the per-unit fast path
     assert_close(fast, jax.jit(partial(run, "scan"))(params, args), TIGHT, TIGHT, "forward")
     g_plain = jax.jit(jax.grad(partial(loss, "scan"), argnums=(0, 1)))(params, args)
