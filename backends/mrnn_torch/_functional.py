@@ -164,6 +164,11 @@ def _drive(W_inp_eff, b, dynamics: Dynamics, u, s, eps_x, eps_u, scale=1.0, c_x=
     c_x = dynamics.hid_noise_const if c_x is None else c_x
     vector = isinstance(scale, torch.Tensor)
     s0 = 1.0 if vector else scale
+    if vector:
+        # A per-unit scale goes into the small operands (the rows of W_inp, b,
+        # c_x): no [T, B, H] product, and for a learned alpha no [T, B, H]
+        # temporaries in its backward either.
+        W_inp_eff, b, c_x = scale[:, None] * W_inp_eff, scale * b, scale * c_x
     if eps_u is not None:
         u = torch.add(u, eps_u, alpha=dynamics.inp_noise_const if c_u is None else c_u)
     H, I = W_inp_eff.shape
@@ -176,10 +181,10 @@ def _drive(W_inp_eff, b, dynamics: Dynamics, u, s, eps_x, eps_u, scale=1.0, c_x=
         else:
             drive.add_(eps_x, alpha=s0 * c_x)
     if s is not None:
-        drive.add_(s, alpha=s0)
-    if vector:
-        # in place unless alpha is learned: autograd needs the unscaled drive then
-        drive = drive * scale if scale.requires_grad else drive.mul_(scale)
+        if vector:
+            drive.addcmul_(s, scale)
+        else:
+            drive.add_(s, alpha=s0)
     return drive
 
 

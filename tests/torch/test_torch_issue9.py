@@ -195,17 +195,18 @@ def test_every_recurrence_mode_gives_the_same_learned_tau_gradient(batch_first, 
     inp = torch.randn(3, steps, 2, dtype=F64, generator=g)
     x0 = 0.4 * torch.randn(3, 9, dtype=F64, generator=g)
     eps_x = torch.randn(3, steps, 9, dtype=F64, generator=g)
+    stim = 0.3 * torch.randn(3, steps, 9, dtype=F64, generator=g)
     p = model._params()
     dynamics = model.dynamics
     if not batch_first:
         dynamics = dataclasses.replace(dynamics, batch_first=False)
-        inp, eps_x = inp.transpose(0, 1).contiguous(), eps_x.transpose(0, 1).contiguous()
+        inp, eps_x, stim = (a.transpose(0, 1).contiguous() for a in (inp, eps_x, stim))
     grads = {}
     for mode in ("autograd", "dense", "blocks"):
         tau = p["tau"].detach().clone().requires_grad_()
         W = p["W_rec"].detach().clone().requires_grad_()
         xs, hs = mrnn_torch.simulate({**p, "tau": tau, "W_rec": W}, dynamics, inp, x0,
-                                     eps_x=eps_x, recurrence=mode)
+                                     eps_x=eps_x, stim_input=stim, recurrence=mode)
         ((hs ** 2).sum() + (xs * hs).sum()).backward()
         grads[mode] = (tau.grad, W.grad)
     for mode in ("dense", "blocks"):
