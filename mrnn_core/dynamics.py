@@ -127,11 +127,28 @@ class Dynamics:
         sigma_u^2) / alpha``, so such a network matches the scalar-tau one
         exactly, noise included. A per-unit alpha gives
         :attr:`inp_noise_const` (that of ``Dynamics.tau``): input noise lives
-        in input space, which has no per-unit time constant. Elman: ``sigma_u``.
+        in input space, which has no per-unit time constant. An ``[H]`` array
+        (a learned tau, a torch tensor or a JAX tracer) follows the same rule
+        on its current values (a 0-d array of its library: the shared
+        constant while every entry is equal, else :attr:`inp_noise_const`).
+        Elman: ``sigma_u``.
         """
-        if self.kind == "leaky" and isinstance(alpha, numbers.Real):
+        if self.kind != "leaky":
+            return self.inp_noise_const
+        if isinstance(alpha, numbers.Real):
             return math.sqrt(2.0 * alpha * self.noise_level_inp**2) / alpha
-        return self.inp_noise_const
+        if getattr(alpha, "ndim", 0) == 0:  # a 0-d array (numpy, torch or JAX)
+            return (2.0 * alpha * self.noise_level_inp**2) ** 0.5 / alpha
+        # An array [H] (a learned tau, possibly traced): the same rule on its
+        # current values, written with operators every array library has, so
+        # it runs under jit and differentiates through alpha[0] when uniform.
+        first = alpha[0]
+        uniform = (alpha == first).all()
+        shared = (2.0 * first * self.noise_level_inp**2) ** 0.5 / first
+        # Both terms in alpha's dtype (a bool times a Python float would give
+        # torch's default float32); one of them is exactly zero.
+        const = first * 0.0 + self.inp_noise_const
+        return uniform * shared + (~uniform) * const
 
     def to_dict(self) -> dict:
         return asdict(self)

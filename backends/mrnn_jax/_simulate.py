@@ -129,9 +129,10 @@ def input_drive(params: Mapping, dynamics: Dynamics, inp, *, stim_input=None,
     _, W_inp_eff = effective_weights(params, dynamics)
     u = tm(inp) if inp is not None else jnp.zeros((call.steps, call.batch, I), W_inp_eff.dtype)
     alpha, tau = _alpha(params, dynamics)
-    c_x = dynamics.hid_noise_vector(alpha if tau is None else dynamics.dt / jnp.asarray(tau))
+    alpha = alpha if tau is None else dynamics.dt / jnp.asarray(tau)
     out = drive(dynamics, W_inp_eff, jnp.asarray(params["base_firing"]), u,
-                tm(stim_input), tm(eps_x), tm(eps_u), c_x, dynamics.inp_noise_for(alpha))
+                tm(stim_input), tm(eps_x), tm(eps_u), dynamics.hid_noise_vector(alpha),
+                dynamics.inp_noise_for(alpha))
     return out if call.batched else out[:, 0, :]
 
 
@@ -255,9 +256,9 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
         key_x, key_u = jax.random.split(key)
         eps_x = jax.random.normal(key_x, (T, B, H), dtype)
         eps_u = jax.random.normal(key_u, (T, B, I), dtype)
-    c_u = dynamics.inp_noise_for(alpha)  # before alpha may become a per-unit array
     if params["tau"] is not None:
         alpha = dynamics.dt / params["tau"]
+    c_u = dynamics.inp_noise_for(alpha)
     c_x = dynamics.hid_noise_vector(alpha)
     bias = params["base_firing"]
     if input_term == "drive":

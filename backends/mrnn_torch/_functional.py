@@ -170,7 +170,8 @@ def _drive(W_inp_eff, b, dynamics: Dynamics, u, s, eps_x, eps_u, scale=1.0, c_x=
         # temporaries in its backward either.
         W_inp_eff, b, c_x = scale[:, None] * W_inp_eff, scale * b, scale * c_x
     if eps_u is not None:
-        u = torch.add(u, eps_u, alpha=dynamics.inp_noise_const if c_u is None else c_u)
+        c_u = dynamics.inp_noise_const if c_u is None else c_u
+        u = u + c_u * eps_u if isinstance(c_u, torch.Tensor) else torch.add(u, eps_u, alpha=c_u)
     H, I = W_inp_eff.shape
     rows = math.prod(u.shape[:-1])  # not -1: I may be 0
     drive = torch.addmm(b, u.reshape(rows, I), W_inp_eff.T, beta=s0, alpha=s0)

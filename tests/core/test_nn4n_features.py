@@ -369,3 +369,18 @@ def test_describe_names_the_nn4n_style_settings():
     assert "v1_exc 8 pos [v1] x0 learnable tau=30 learnable" in text
     assert "v2_inh 1 neg [v2] frozen" in text
     assert "2 recurrent (1 by density, 1 frozen), 1 input (1 masked)" in text
+
+
+def test_input_noise_constant_of_an_alpha_array_follows_its_current_values():
+    """An [H] alpha (a learned tau) gives the shared-alpha constant while every
+    entry is equal and Dynamics.tau's once they differ; a 0-d array acts as the float."""
+    d = mc.Dynamics(kind="leaky", dt=1.0, tau=50.0, noise_level_inp=0.3)
+    shared = d.inp_noise_for(1 / 20)
+    assert shared == pytest.approx(np.sqrt(2 * 0.3**2 * 20)) and shared != d.inp_noise_const
+    assert float(d.inp_noise_for(np.full(4, 1 / 20))) == pytest.approx(shared, rel=1e-15)
+    assert float(d.inp_noise_for(np.array([1 / 20, 1 / 20, 1 / 30]))) == d.inp_noise_const
+    assert float(d.inp_noise_for(np.asarray(1 / 20))) == pytest.approx(shared, rel=1e-15)
+    for alpha in (np.full(3, 0.05, np.float32), np.array([0.05, 0.1], np.float32)):
+        assert d.inp_noise_for(alpha).dtype == np.float32  # the array's own precision
+    elman = mc.Dynamics(kind="elman", noise_level_inp=0.3)
+    assert elman.inp_noise_for(np.full(4, 0.1)) == elman.inp_noise_const

@@ -22,7 +22,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import mrnn_core
-from equiv_helpers import cases, jax_model, torch_model
+from equiv_helpers import assert_close, cases, jax_model, torch_model
+from mrnn_core import reference
 
 PREFIX = {"base_firing": "base_firing_", "init": "init_", "log_tau": "log_tau_"}
 
@@ -205,3 +206,33 @@ def test_noise_constants_report_what_the_forward_pass_uses(backend):
     shared = mrnn_core.Dynamics(tau=40.0, noise_level_act=0.05, noise_level_inp=0.02)
     assert model.hid_noise_const == shared.hid_noise_const
     assert model.inp_noise_const == shared.inp_noise_const
+
+
+@pytest.mark.parametrize("learn", [False, True])
+def test_input_noise_constant_follows_the_current_taus_in_every_backend(learn):
+    """One region with tau 20 ms (Dynamics.tau 50): every unit shares alpha =
+    dt / 20, so the input-noise constant is that alpha's, as the reference
+    computes it, also while that tau is learnable (torch tensor, JAX eager and
+    JAX under jit, where it is traced)."""
+    spec = (mrnn_core.NetworkSpec().with_recurrent_region("ctx", 3, tau=20.0, learnable_tau=learn)
+            .with_input_region("cue", 2).with_recurrent_connection("ctx", "ctx")
+            .with_input_connection("cue", "ctx"))
+    d = mrnn_core.Dynamics(kind="leaky", activation="tanh", dt=1.0, tau=50.0,
+                           noise_level_inp=0.3, rec_constrained=False, batch_first=True)
+    ckpt = mrnn_core.Checkpoint.initialise(spec, d, seed=3)
+    rng = np.random.default_rng(4)
+    call = {"inp": rng.standard_normal((2, 5, 2)), "x0": rng.uniform(-0.5, 0.5, (2, 3)),
+            "eps_u": rng.standard_normal((2, 5, 2))}
+    expected = reference.simulate(ckpt.params, d, **call)
+    c_shared = np.sqrt(2 * (1 / 20) * 0.3**2) / (1 / 20)
+    assert c_shared != d.inp_noise_const  # the two rules give different numbers here
+    t = torch_model(ckpt).forward(torch.as_tensor(call["inp"]), torch.as_tensor(call["x0"]),
+                                  eps_u=torch.as_tensor(call["eps_u"]))
+    model = jax_model(ckpt)
+    eager = model(call["inp"], call["x0"], eps_u=call["eps_u"])
+    jitted = eqx.filter_jit(lambda m, i, x, e: m(i, x, eps_u=e))(model, call["inp"], call["x0"],
+                                                                 call["eps_u"])
+    for got in (t, eager, jitted):
+        assert_close(got, expected, 1e-12, 1e-12, "input noise with a shared tau")
+    assert float(model.inp_noise_const) == pytest.approx(c_shared, rel=1e-12)
+    assert float(torch_model(ckpt).inp_noise_const) == pytest.approx(c_shared, rel=1e-12)
