@@ -133,8 +133,8 @@ class Dynamics:
         constant while every entry is equal, else :attr:`inp_noise_const`).
         Elman: ``sigma_u``.
         """
-        if self.kind != "leaky":
-            return self.inp_noise_const
+        if self.kind != "leaky" or self.noise_level_inp == 0:
+            return self.inp_noise_const  # (no sqrt(0) in a gradient: it would be nan)
         if isinstance(alpha, numbers.Real):
             return math.sqrt(2.0 * alpha * self.noise_level_inp**2) / alpha
         if getattr(alpha, "ndim", 0) == 0:  # a 0-d array (numpy, torch or JAX)

@@ -22,6 +22,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import mrnn_core
+import mrnn_jax
+import mrnn_torch
 from equiv_helpers import assert_close, cases, jax_model, torch_model
 from mrnn_core import reference
 
@@ -236,3 +238,31 @@ def test_input_noise_constant_follows_the_current_taus_in_every_backend(learn):
         assert_close(got, expected, 1e-12, 1e-12, "input noise with a shared tau")
     assert float(model.inp_noise_const) == pytest.approx(c_shared, rel=1e-12)
     assert float(torch_model(ckpt).inp_noise_const) == pytest.approx(c_shared, rel=1e-12)
+
+
+def test_time_constant_gradient_is_finite_without_input_noise():
+    """noise_level_inp = 0: the input-noise constant is 0 and contributes no
+    gradient (its shared-alpha formula would give sqrt(0)'s nan)."""
+    spec = (mrnn_core.NetworkSpec().with_recurrent_region("ctx", 2, tau=20.0)
+            .with_input_region("cue", 1).with_recurrent_connection("ctx", "ctx")
+            .with_input_connection("cue", "ctx"))
+    d = mrnn_core.Dynamics(kind="leaky", activation="relu", dt=1.0, tau=50.0,
+                           noise_level_act=0.1, noise_level_inp=0.0)
+    ckpt = mrnn_core.Checkpoint.initialise(spec, d, seed=0)
+    rng = np.random.default_rng(0)
+    inp, x0 = rng.standard_normal((1, 3, 1)), rng.uniform(0.1, 0.5, (1, 2))
+    eps_x, eps_u = rng.standard_normal((1, 3, 2)), rng.standard_normal((1, 3, 1))
+    p = {k: jnp.asarray(v) for k, v in ckpt.params.items()}
+
+    def loss_jax(tau):
+        return jnp.sum(mrnn_jax.simulate({**p, "tau": tau}, d, inp, x0, eps_x=eps_x,
+                                         eps_u=eps_u)[1])
+
+    g_jax = np.asarray(jax.grad(loss_jax)(p["tau"]))
+    pt = {k: torch.tensor(np.array(v)) for k, v in ckpt.params.items()}
+    tau = pt["tau"].clone().requires_grad_()
+    out = mrnn_torch.simulate({**pt, "tau": tau}, d, torch.as_tensor(inp), torch.as_tensor(x0),
+                              eps_x=torch.as_tensor(eps_x), eps_u=torch.as_tensor(eps_u))
+    out[1].sum().backward()
+    assert np.all(np.isfinite(g_jax)) and np.any(g_jax != 0)
+    np.testing.assert_allclose(tau.grad.numpy(), g_jax, rtol=1e-10, atol=1e-12)
