@@ -111,14 +111,17 @@ class Dynamics:
     def hid_noise_vector(self, alpha):
         """``c_x`` for a per-unit ``alpha`` (a float gives :attr:`hid_noise_const`).
 
-        ``sqrt(2 alpha sigma_x^2) / alpha`` elementwise, written with ``** 0.5``
-        so numpy, torch and JAX arrays all work; Elman: ``sigma_x``.
+        ``sqrt(2 alpha sigma_x^2) / alpha = sigma_x sqrt(2 / alpha)`` elementwise,
+        written with ``** 0.5`` so numpy, torch and JAX arrays all work; Elman:
+        ``sigma_x``.
         """
         if self.kind == "elman":
             return self.noise_level_act
         if isinstance(alpha, numbers.Real):
             return math.sqrt(2.0 * alpha * self.noise_level_act**2) / alpha
-        return (2.0 * alpha * self.noise_level_act**2) ** 0.5 / alpha
+        # sigma sqrt(2 / alpha): the same number, and no sqrt of an underflowed
+        # 0 (a tiny sigma) whose gradient would be nan under autodiff.
+        return self.noise_level_act * (2.0 / alpha) ** 0.5
 
     def inp_noise_for(self, alpha):
         """``c_u`` of a network whose alpha is ``alpha``.
@@ -138,13 +141,13 @@ class Dynamics:
         if isinstance(alpha, numbers.Real):
             return math.sqrt(2.0 * alpha * self.noise_level_inp**2) / alpha
         if getattr(alpha, "ndim", 0) == 0:  # a 0-d array (numpy, torch or JAX)
-            return (2.0 * alpha * self.noise_level_inp**2) ** 0.5 / alpha
+            return self.noise_level_inp * (2.0 / alpha) ** 0.5
         # An array [H] (a learned tau, possibly traced): the same rule on its
         # current values, written with operators every array library has, so
         # it runs under jit and differentiates through alpha[0] when uniform.
         first = alpha[0]
         uniform = (alpha == first).all()
-        shared = (2.0 * first * self.noise_level_inp**2) ** 0.5 / first
+        shared = self.noise_level_inp * (2.0 / first) ** 0.5  # see hid_noise_vector
         # Both terms in alpha's dtype (a bool times a Python float would give
         # torch's default float32); one of them is exactly zero.
         const = first * 0.0 + self.inp_noise_const

@@ -240,14 +240,16 @@ def test_input_noise_constant_follows_the_current_taus_in_every_backend(learn):
     assert float(torch_model(ckpt).inp_noise_const) == pytest.approx(c_shared, rel=1e-12)
 
 
-def test_time_constant_gradient_is_finite_without_input_noise():
-    """noise_level_inp = 0: the input-noise constant is 0 and contributes no
-    gradient (its shared-alpha formula would give sqrt(0)'s nan)."""
+@pytest.mark.parametrize("act, inp_noise", [(0.1, 0.0), (1e-200, 1e-200)])
+def test_time_constant_gradient_is_finite_without_input_noise(act, inp_noise):
+    """A zero or tiny noise level (sigma^2 underflows to 0) gives noise constants
+    with a finite gradient in tau (sqrt(2 alpha sigma^2) would differentiate
+    sqrt(0): nan)."""
     spec = (mrnn_core.NetworkSpec().with_recurrent_region("ctx", 2, tau=20.0)
             .with_input_region("cue", 1).with_recurrent_connection("ctx", "ctx")
             .with_input_connection("cue", "ctx"))
     d = mrnn_core.Dynamics(kind="leaky", activation="relu", dt=1.0, tau=50.0,
-                           noise_level_act=0.1, noise_level_inp=0.0)
+                           noise_level_act=act, noise_level_inp=inp_noise)
     ckpt = mrnn_core.Checkpoint.initialise(spec, d, seed=0)
     rng = np.random.default_rng(0)
     inp, x0 = rng.standard_normal((1, 3, 1)), rng.uniform(0.1, 0.5, (1, 2))
