@@ -18,6 +18,7 @@ from .connectivity import (Connectivity, Streams, build_connectivity,
                            connectivity_from_arrays, unit_tau)
 from .dynamics import Dynamics
 from .errors import MRNNConfigError
+from .files import atomic_write
 from .init import PARAM_NAMES, initial_params
 from .readout import ReadoutSpec, check_checkpoint_readout
 from .spec import NetworkSpec
@@ -118,7 +119,7 @@ class Checkpoint:
         }
         if self.readout is not None:
             meta[_READOUT_META] = np.array(json.dumps(self.readout.to_dict()))
-        with open(os.fspath(path), "wb") as f:
+        with atomic_write(path) as f:
             np.savez(f, **meta, **dict(self.params))
 
     @classmethod

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 
 from .errors import MRNNConfigError, closest
+from .files import atomic_write
 from .spec import ConnectionSpec, InputRegionSpec, NetworkSpec, RecurrentRegionSpec, ei_area_regions
 
 SECTIONS = ("recurrent_regions", "input_regions", "recurrent_connections", "input_connections")
@@ -197,6 +198,6 @@ def _non_default(obj, *pairs) -> dict:
 
 def save_config(spec: NetworkSpec, path) -> None:
     """Write ``spec`` to ``path`` as indented mRNNTorch-format JSON."""
-    with open(os.fspath(path), "w", encoding="utf-8") as f:
+    with atomic_write(path, "w", encoding="utf-8") as f:
         json.dump(spec_to_dict(spec), f, indent=2)
         f.write("\n")
