@@ -30,15 +30,9 @@ from ._functional import _PRECISION
 
 RECURRENCES = ("auto", "dense", "blocks", "scan")
 
-# Crossover, measured on this 2-core machine (float32, one CPU pinned, jit'd, min
-# of interleaved calls, 2026-11-25, other jobs running):
-#   W4 (H = 4000, 8 regions, 25 % of W computed): blocks 0.39x the dense floor
-#   forward, 0.30x forward + backward (dense path: 1.5x / 1.03x); compile
-#   0.63 s / 0.88 s.
-#   W1 (H = 350, 8 regions, 38 % computed, blocks of many shapes): blocks 1.21x
-#   the floor forward against dense 1.32x, forward + backward 1.07x both, but
-#   compiling forward + backward took 1.5 s (dense 0.45 s), over issue 6's 1 s.
-# Hence blocks need H >= 512 and at most half the entries computed.
+# Blocks pay on large networks that skip most of W; on small ones they gain
+# little and compile slowly (many block shapes). Hence blocks need H >= 512 and
+# at most half the entries computed (measurements: benchmarks/RESULTS.md, "Where the tuning constants come from").
 AUTO_MAX_FRACTION = 0.5
 AUTO_MIN_HIDDEN = 512
 

@@ -11,8 +11,8 @@ folded into the weights and the drive by the caller:
 Why not let ``jax.grad`` differentiate a plain ``lax.scan``? Two costs that
 the floor (a bare scan of matmul + activation, time-major output) does not
 pay. (1) The API returns batch-first ``[B, T, H]``: transposing a time-major
-scan output writes a second array of that size, and on the benchmark machine
-fresh memory is what costs (about 0.5 ms per MB faulted in). Writing each
+scan output writes a second array of that size, and fresh memory is what
+costs on CPU (benchmarks/RESULTS.md). Writing each
 step straight into a ``[B, T, H]`` buffer with ``dynamic_update_slice`` is as
 cheap as the floor's own output, but reverse-mode autodiff of such a scan
 accumulates a full-buffer cotangent every step (measured 12x slower). (2) The
@@ -50,10 +50,7 @@ from ._functional import _PRECISION
 # every g_t and forms each weight gradient in one GEMM; larger ones add
 # rank-B updates step by step, because the GEMM needs a transposed copy of a
 # [B T, H] operand and fresh memory of that size costs more than the per-step
-# updates. Measured on the 2-core benchmark VM (one CPU, float32, 2026-11-25):
-# W3 (0.5 M entries) forward + backward 0.65x the floor with the GEMM against
-# 1.1x accumulating; W1 (2.2 M) 1.1-1.2x against 1.03x; W2 (12.8 M) 1.2x
-# against 1.07x.
+# updates (measurements: benchmarks/RESULTS.md, "Where the tuning constants come from").
 _GEMM_MAX_ELEMENTS = 1 << 20
 # ... and so do networks whose [H, H] gradient is too large to stay in cache
 # while it is updated every step (H above about 720 in float32).
@@ -62,14 +59,12 @@ _ACCUMULATE_MAX_WEIGHTS = 1 << 19
 # A leaky forward call (not differentiated) with outputs up to this many
 # entries (B T H) stores h_t in the loop as well as x_t; larger ones store x_t
 # only and form hs = f(xs) in one pass after the loop, which measured faster
-# there (W2 forward 1.38x against 1.46x the floor; W3, 0.5 M entries, 1.18x
-# against 1.22x storing x only; one CPU, 2026-11-25).
+# there (measurements: benchmarks/RESULTS.md, "Where the tuning constants come from").
 _STORE_RATES_MAX_ELEMENTS = 1 << 20
 
 # Up to this many inputs the dense path writes the input term of a step as
 # multiply-adds, which fuse into the step's elementwise update: no [T, B, H]
-# drive array and no extra matmul call per step. W3 (4 inputs): forward 1.29x
-# -> 1.23x the floor, forward + backward 0.66x -> 0.56x (one CPU, 2026-11-25).
+# drive array and no extra matmul call per step (measurements: benchmarks/RESULTS.md, "Where the tuning constants come from").
 _INPUT_FMA_MAX = 8
 
 

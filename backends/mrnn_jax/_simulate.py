@@ -25,10 +25,9 @@ from . import _recurrence
 _USED = tuple(n for n in PARAM_NAMES if n not in ("init", "tau"))  # "tau" is optional
 
 # Batch x hidden size from which the input term is computed inside each step
-# rather than as one [T, B, H] drive array before the loop. Measured on this
-# 2-core machine (float32, one CPU, 2026-11-25): inside, W2 (B H = 25600)
-# leaky forward went from 1.8x to 1.4x the floor; W3 (B H = 512) from 1.5x to
-# 2.1x (an extra tiny matmul per step costs more than a 2 MB array). A dense
+# rather than as one [T, B, H] drive array before the loop: large drive arrays
+# cost more in fresh memory than a matmul a step, small ones less
+# (measurements: benchmarks/RESULTS.md, "Where the tuning constants come from"). A dense
 # network with at most _recurrence._INPUT_FMA_MAX inputs skips both: its
 # input term is a few multiply-adds inside the step's update.
 _INPUT_IN_STEP_MIN = 4096

@@ -24,14 +24,9 @@ from mrnn_core import MRNNConfigError
 
 TILE = 32
 
-# Block-sparse steps win once they skip enough of W. Measured on this 2-core
-# machine (float32, 1 thread, forward / forward + backward, median of 3 / best
-# of 2, recurrence forced): W4 (H = 4000, 16 of 64 blocks, 0.26 of the
-# entries multiplied, 17 matmuls per step) 946 / 2077 ms with blocks against
-# 3094 / 7420 ms dense (3.3x / 3.6x faster). W1 (H = 350, 0.53 multiplied, 19
-# matmuls per step) 134 / 299 ms against 123 / 254 ms dense: at this size the
-# per-matmul overhead eats the saving. Hence blocks only below half the
-# entries and from MIN_HIDDEN units up.
+# Block-sparse steps win once they skip enough of W; below a few hundred units
+# the per-matmul overhead eats the saving. Hence blocks only below half the
+# entries and from MIN_HIDDEN units up (measurements: benchmarks/RESULTS.md, "Where the tuning constants come from").
 BLOCK_DENSITY_CROSSOVER = 0.5
 MIN_HIDDEN = 512
 
