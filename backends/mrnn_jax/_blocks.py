@@ -17,114 +17,18 @@ plan and the dense matmul.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from mrnn_core import Connectivity, MRNNConfigError, NetworkSpec
+from mrnn_core.blockplan import (AUTO_MIN_HIDDEN, BlockPlan, plan_from_mask, plan_of_spec,
+                                  region_bounds, worth_blocks)
 
 from ._functional import _PRECISION
 
 RECURRENCES = ("auto", "dense", "blocks", "scan")
 
-# Blocks pay on large networks that skip most of W; on small ones they gain
-# little and compile slowly (many block shapes). Hence blocks need H >= 512 and
-# at most half the entries computed (measurements: benchmarks/RESULTS.md, "Where the tuning constants come from").
-AUTO_MAX_FRACTION = 0.5
-AUTO_MIN_HIDDEN = 512
-
-# Without region boundaries (concrete mask, no structure) the mask is cut into
-# this many equal tiles per side.
-_TILES = 16
-
-
-@dataclass(frozen=True)
-class BlockPlan:
-    """Static block structure of an ``[H, H]`` recurrent matrix.
-
-    - `hidden_size`: ``H``.
-    - `groups`: ``((dst_start, dst_end, ((src_start, src_end), ...)), ...)``;
-      the destination runs tile ``[0, H)`` in order, each with its merged,
-      sorted source spans (possibly none).
-    """
-
-    hidden_size: int
-    groups: tuple[tuple[int, int, tuple[tuple[int, int], ...]], ...]
-
-    @property
-    def fraction(self) -> float:
-        """Share of the ``H^2`` entries the plan computes (1.0 for dense)."""
-        done = sum((d1 - d0) * (s1 - s0) for d0, d1, spans in self.groups for s0, s1 in spans)
-        return done / self.hidden_size**2 if self.hidden_size else 1.0
-
-    def covers(self, mask: np.ndarray) -> bool:
-        """True when every nonzero of ``mask`` ``[H, H]`` lies inside a planned block."""
-        inside = np.zeros(mask.shape, bool)
-        for d0, d1, spans in self.groups:
-            for s0, s1 in spans:
-                inside[d0:d1, s0:s1] = True
-        return not np.any((mask != 0) & ~inside)
-
-
-def plan_from_mask(mask: np.ndarray, bounds) -> BlockPlan:
-    """The plan of a concrete mask ``[H, H]`` cut at ``bounds`` (``0 = b_0 < ... < b_n = H``).
-
-    Present segments of a destination are merged when contiguous, and
-    neighbouring destination segments with the same source spans share a group.
-    """
-    nonzero = np.asarray(mask) != 0
-    segments = list(zip(bounds[:-1], bounds[1:]))
-    present = np.array([[nonzero[d0:d1, s0:s1].any() for s0, s1 in segments]
-                        for d0, d1 in segments], dtype=bool).reshape(len(segments), len(segments))
-    return _plan(present, list(bounds))
-
-
-def _plan(present: np.ndarray, bounds: list[int]) -> BlockPlan:
-    """The plan of segment-level presence ``present[dst, src]`` over ``bounds``."""
-    segments = list(zip(bounds[:-1], bounds[1:]))
-    groups = []
-    for i, (d0, d1) in enumerate(segments):
-        spans = []
-        for j, (s0, s1) in enumerate(segments):
-            if present[i, j]:
-                if spans and spans[-1][1] == s0:
-                    spans[-1] = (spans[-1][0], s1)
-                else:
-                    spans.append((s0, s1))
-        spans = tuple(spans)
-        if groups and groups[-1][2] == spans:
-            groups[-1] = (groups[-1][0], d1, spans)
-        else:
-            groups.append((d0, d1, spans))
-    return BlockPlan(bounds[-1], tuple(groups))
-
-
-def _region_bounds(connectivity: Connectivity) -> list[int]:
-    return [0] + [s.stop for s in connectivity.recurrent_slices.values()]
-
-
-def _tile_bounds(H: int) -> list[int]:
-    return sorted({round(k * H / _TILES) for k in range(_TILES + 1)})
-
-
-@lru_cache(maxsize=32)
-def _plan_of_spec(spec: NetworkSpec) -> BlockPlan:
-    # The declared, non-empty connections, without drawing any mask (a 4000-unit
-    # network's masks take most of a second to draw). A sparse block whose every
-    # entry happens to be dropped stays in the plan: computing zeros is exact.
-    names = [r.name for r in spec.recurrent_regions]
-    present = np.zeros((len(names), len(names)), dtype=bool)
-    for c in spec.recurrent_connections:
-        if not c.is_empty:
-            present[names.index(c.dst_region), names.index(c.src_region)] = True
-    return _plan(present, _spec_bounds(spec))
-
-
-def _spec_bounds(spec: NetworkSpec) -> list[int]:
-    return [0] + [int(b) for b in np.cumsum([r.num_units for r in spec.recurrent_regions])]
 
 
 def plan_of(structure) -> BlockPlan:
@@ -149,14 +53,14 @@ def block_plan(mask, structure=None) -> BlockPlan | None:
         return structure
     concrete = None if mask is None else _concrete(mask)
     if structure is None:
-        return None if concrete is None else plan_from_mask(concrete, _tile_bounds(concrete.shape[0]))
+        return None if concrete is None else plan_from_mask(concrete)
     if isinstance(structure, NetworkSpec):
         if concrete is not None:
-            return plan_from_mask(concrete, _spec_bounds(structure))
-        return _plan_of_spec(structure)
+            return plan_from_mask(concrete, region_bounds(structure))
+        return plan_of_spec(structure)
     if isinstance(structure, Connectivity):
         source = structure.W_rec_mask if concrete is None else concrete
-        return plan_from_mask(source, _region_bounds(structure))
+        return plan_from_mask(source, region_bounds(structure.spec))
     raise MRNNConfigError(
         "structure: expected a mrnn_core.Connectivity, NetworkSpec or BlockPlan (or None), "
         f"got {type(structure).__name__}")
@@ -172,7 +76,7 @@ def choose_plan(recurrence, mask, hidden_size: int, replaced: bool):
     :class:`mrnn_core.Connectivity` or :class:`mrnn_core.NetworkSpec` (chosen
     as ``"auto"`` chooses) or a :class:`BlockPlan` (used as given).
     ``"auto"`` plans when ``H >= AUTO_MIN_HIDDEN`` and the plan computes at most
-    ``AUTO_MAX_FRACTION`` of the entries; ``W_rec=`` is dense.
+    ``mrnn_core.blockplan.AUTO_MAX_FRACTION`` of the entries; ``W_rec=`` is dense.
     """
     if isinstance(recurrence, str):
         if recurrence not in RECURRENCES:
@@ -201,7 +105,7 @@ def choose_plan(recurrence, mask, hidden_size: int, replaced: bool):
                 "is dense); got both")
         return None
     if recurrence == "auto" and hidden_size < AUTO_MIN_HIDDEN:
-        return None
+        return None  # before reading the mask: the plan could not be worth it
     plan = block_plan(mask, structure)
     if plan is None:
         if recurrence == "blocks":
@@ -209,7 +113,7 @@ def choose_plan(recurrence, mask, hidden_size: int, replaced: bool):
                 "recurrence: 'blocks' reads the block structure from concrete masks, got "
                 "traced ones; pass the structure instead (recurrence=connectivity or spec)")
         return None
-    if recurrence == "auto" and plan.fraction > AUTO_MAX_FRACTION:
+    if recurrence == "auto" and not worth_blocks(plan):
         return None
     return plan
 

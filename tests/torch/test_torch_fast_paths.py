@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import mrnn_core
 import mrnn_torch
-from mrnn_core import reference
+from mrnn_core import blockplan, reference
 from mrnn_torch import _blocks, _fused
 from torch_helpers import assert_close, cases, tensors, torch_params
 
@@ -27,8 +27,10 @@ FUSED = ("dense", "blocks")
 
 
 @contextmanager
-def small_tiles(tile=2):
-    with mock.patch.object(_blocks, "TILE", tile):
+def small_tiles(tiles=10**6):
+    """Cut bare masks into many tiles (default: one per unit), so that the small
+    drawn networks exercise the block-sparse path with many blocks."""
+    with mock.patch.object(blockplan, "TILES", tiles):
         yield
 
 
@@ -137,11 +139,13 @@ def _ring_spec(n_regions, units, isolated=None):
 @pytest.mark.parametrize("isolated", [None, 2])
 @pytest.mark.parametrize("kind", ["leaky", "elman"])
 def test_block_sparse_path_skips_absent_blocks_and_equals_dense(kind, isolated):
-    spec = _ring_spec(6, 32 if isolated else 40, isolated)  # 32: tile-aligned, so the
-    # isolated region fills whole row tiles and must show up as uncovered rows
+    spec = _ring_spec(6, 32 if isolated else 40, isolated)  # 6 tiles of 32: region-aligned,
+    # so the isolated region fills whole row tiles and must show up as uncovered rows
     dynamics = mrnn_core.Dynamics(kind=kind, activation="tanh")
     ckpt = mrnn_core.Checkpoint.initialise(spec, dynamics, seed=4)
-    plan = _blocks.plan_from_mask(torch.as_tensor(np.array(ckpt.params["W_rec_mask"])))
+    with small_tiles(6):
+        plan = _blocks.choose_plan("blocks", torch.as_tensor(np.array(ckpt.params["W_rec_mask"])),
+                                   spec.hidden_size, override=False)
     assert not plan.dense and plan.fraction < 0.5
     assert bool(plan.uncovered_rows) == (isolated is not None)
 
@@ -151,7 +155,7 @@ def test_block_sparse_path_skips_absent_blocks_and_equals_dense(kind, isolated):
     call["x0" if kind == "leaky" else "h0"] = rng.uniform(-0.5, 0.5, (3, spec.hidden_size))
     if kind == "leaky":
         call["h0"] = None
-    with small_tiles(32):
+    with small_tiles(6):
         dense = mrnn_torch.simulate(torch_params(ckpt), dynamics, **tensors(call),
                                     recurrence="dense")
         blocks = mrnn_torch.simulate(torch_params(ckpt), dynamics, **tensors(call),
@@ -168,7 +172,7 @@ def test_auto_picks_blocks_only_for_large_sparse_masks():
     ring = torch.as_tensor(np.array(mrnn_core.Checkpoint.initialise(
         _ring_spec(8, 80), mrnn_core.Dynamics(), seed=0).params["W_rec_mask"]))
     H = ring.shape[0]
-    assert H >= _blocks.MIN_HIDDEN
+    assert H >= blockplan.AUTO_MIN_HIDDEN
     assert not _blocks.choose_plan("auto", ring, H, override=False).dense
     assert _blocks.choose_plan("dense", ring, H, override=False).dense
     assert _blocks.choose_plan("auto", ring, H, override=True).dense
