@@ -13,7 +13,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .config import spec_from_dict, spec_to_dict
+from .config import parse_json, spec_from_dict, spec_to_dict
 from .connectivity import (Connectivity, Streams, build_connectivity,
                            connectivity_from_arrays, unit_tau)
 from .dynamics import Dynamics
@@ -145,10 +145,13 @@ class Checkpoint:
                     f"checkpoint file {path!r}: format version {version} is newer than "
                     f"this mrnn reads (expected <= {FORMAT_VERSION}); upgrade mrnn"
                 )
-            spec = spec_from_dict(json.loads(str(data["__spec__"])), source=f"{path}[spec]")
-            dynamics = Dynamics.from_dict(json.loads(str(data["__dynamics__"])))
+            spec = spec_from_dict(parse_json(str(data["__spec__"]), f"{path}[spec]"),
+                                  source=f"{path}[spec]")
+            dynamics = Dynamics.from_dict(parse_json(str(data["__dynamics__"]),
+                                                     f"{path}[dynamics]"))
             readout = None
             if _READOUT_META in data.files:
-                readout = ReadoutSpec.from_dict(json.loads(str(data[_READOUT_META])))
+                readout = ReadoutSpec.from_dict(parse_json(str(data[_READOUT_META]),
+                                                           f"{path}[readout]"))
             params = {k: data[k] for k in data.files if k not in _META_KEYS + (_READOUT_META,)}
         return cls(spec, dynamics, params, readout)
