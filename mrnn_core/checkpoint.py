@@ -16,7 +16,7 @@ import numpy as np
 from .config import parse_json, spec_from_dict, spec_to_dict
 from .connectivity import (Connectivity, Streams, build_connectivity,
                            connectivity_from_arrays, unit_tau)
-from .dynamics import Dynamics
+from .dynamics import Dynamics, check_alpha
 from .errors import MRNNConfigError
 from .files import atomic_write
 from .init import PARAM_NAMES, initial_params
@@ -95,10 +95,15 @@ class Checkpoint:
 
     @classmethod
     def initialise(cls, spec, dynamics: Dynamics | None = None, seed=None) -> Checkpoint:
-        """A fresh model: structure and default weights drawn from ``seed``."""
+        """A fresh model: structure and default weights drawn from ``seed``.
+
+        Every unit's ``alpha = dt / tau`` must pass :func:`mrnn_core.dynamics.check_alpha`.
+        """
         dynamics = dynamics or Dynamics()
         streams = Streams.from_seed(seed)
         connectivity = build_connectivity(spec, streams=streams)
+        check_alpha(unit_tau(connectivity.spec, dynamics), dynamics, where="spec",
+                    spec=connectivity.spec)
         params = initial_params(connectivity, dynamics, streams=streams)
         return cls(connectivity.spec, dynamics, params)
 
