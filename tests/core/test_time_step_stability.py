@@ -16,7 +16,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import mrnn_core as mc
-from mrnn_core.dynamics import SMALLEST_ALPHA, check_alpha
+from mrnn_core.dynamics import check_alpha
 
 UNSTABLE = r"> 1{}: the Euler step overshoots the leak and can grow without bound; expected tau >= dt = {}\. " \
            r"Use a smaller dt or a larger tau, or pass allow_unstable_alpha=True"
