@@ -142,3 +142,14 @@ def test_an_allowed_unstable_network_runs_and_a_saved_one_keeps_its_switch(tmp_p
     path = tmp_path / "run.npz"
     ckpt.save(path)
     assert mc.Checkpoint.load(path).dynamics.allow_unstable_alpha is True
+
+
+def test_a_task_step_longer_than_tau_needs_the_switch_too():
+    from types import SimpleNamespace
+
+    from mrnn_core.neurogym import task_dynamics
+
+    env = SimpleNamespace(dt=100.0)
+    with pytest.raises(mc.MRNNConfigError, match=r"tau: expected at least the task's dt = 100 ms"):
+        task_dynamics(env, tau=50.0)
+    assert task_dynamics(env, tau=50.0, allow_unstable_alpha=True).alpha == 2.0
