@@ -85,12 +85,17 @@ def parse_json(text: str, source: str, label: str | None = None):
     """
     try:
         value = json.loads(text, object_pairs_hook=_collect_pairs)
+        found = _first_repeated_key(value, source)
     except json.JSONDecodeError as err:
         raise MRNNConfigError(
             f"{label or source} is not valid JSON: {err.msg} "
             f"at line {err.lineno}, column {err.colno}"
         ) from None
-    found = _first_repeated_key(value, source)
+    except RecursionError:
+        raise MRNNConfigError(
+            f"{label or source}: JSON nested too deeply to read; expected an mrnn config "
+            f"(a few levels of objects and lists)"
+        ) from None
     if found:
         where, key = found
         raise MRNNConfigError(

@@ -101,3 +101,8 @@ def test_invalid_json_embedded_in_a_checkpoint_names_the_file(checkpoint_file):
     _rewrite(path, "__spec__", '{"recurrent_regions": [')
     with pytest.raises(mc.MRNNConfigError, match=rf"^{re.escape(path)}\[spec\] is not valid JSON: "):
         mc.Checkpoint.load(path)
+
+
+def test_json_nested_beyond_reason_is_refused_cleanly():
+    with pytest.raises(mc.MRNNConfigError, match=r"^deep\.json: JSON nested too deeply to read"):
+        parse_json("[" * 100_000 + "]" * 100_000, "deep.json")
