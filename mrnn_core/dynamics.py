@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import sys
@@ -190,6 +191,9 @@ def uniform_alpha(tau, dynamics: Dynamics):
     A Python float ``dt / tau`` when every entry is equal (so a network whose
     regions share one tau runs the scalar code path and gives exactly the
     scalar-tau numbers), else the ``[H]`` float64 vector ``dt / tau``. Elman: 1.
+    A time constant that is not finite and > 0, or an alpha that underflows
+    or overflows (see :func:`check_alpha`), raises :class:`MRNNConfigError`;
+    ``alpha > 1`` is not checked here (construction checks it).
     """
     if dynamics.kind == "elman":
         return 1.0
@@ -201,9 +205,14 @@ def uniform_alpha(tau, dynamics: Dynamics):
     if np.any(~np.isfinite(tau)) or np.any(tau <= 0):
         bad = float(tau[~(np.isfinite(tau) & (tau > 0))][0])
         raise MRNNConfigError(f"tau: every time constant must be finite and > 0, got {bad!r}")
+    with np.errstate(over="ignore", under="ignore"):
+        alpha = dynamics.dt / tau
+    if not np.all((alpha >= SMALLEST_ALPHA) & np.isfinite(alpha)):
+        # not the alpha > 1 rule (a learned tau may drift): only what no step survives
+        check_alpha(tau, dataclasses.replace(dynamics, allow_unstable_alpha=True))
     if np.all(tau == tau.flat[0]):
         return dynamics.dt / float(tau.flat[0])
-    return dynamics.dt / tau
+    return alpha
 
 
 SMALLEST_ALPHA = sys.float_info.min

@@ -153,3 +153,15 @@ def test_a_task_step_longer_than_tau_needs_the_switch_too():
     with pytest.raises(mc.MRNNConfigError, match=r"tau: expected at least the task's dt = 100 ms"):
         task_dynamics(env, tau=50.0)
     assert task_dynamics(env, tau=50.0, allow_unstable_alpha=True).alpha == 2.0
+
+
+def test_a_functional_call_with_an_underflowing_alpha_raises_the_documented_error():
+    # Arrays handed straight to a simulate function skip construction; the noise
+    # constant sqrt(2 alpha sigma^2) / alpha used to divide by zero there.
+    spec = mc.NetworkSpec().with_recurrent_region("slow", 2).with_recurrent_connection("slow", "slow")
+    d = mc.Dynamics(dt=1e-20)
+    params = {**mc.Checkpoint.initialise(spec, d, seed=0).params, "tau": np.full(2, 1e306)}
+    with pytest.raises(mc.MRNNConfigError, match=r"^tau: alpha = dt / tau = 1e-20 / 1e\+306 = 0\.0 for unit 0 "
+                                                 r"is outside what a float can step with"):
+        mc.reference.simulate(params, d, np.zeros((3, 0)), x0=np.zeros(2),
+                              eps_x=np.ones((3, 2)), eps_u=np.ones((3, 0)))
