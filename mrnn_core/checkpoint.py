@@ -13,10 +13,10 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .config import spec_from_dict, spec_to_dict
+from .config import parse_json, spec_from_dict, spec_to_dict
 from .connectivity import (Connectivity, Streams, build_connectivity,
                            connectivity_from_arrays, unit_tau)
-from .dynamics import Dynamics
+from .dynamics import Dynamics, check_alpha
 from .errors import MRNNConfigError
 from .files import atomic_write
 from .init import PARAM_NAMES, initial_params
@@ -95,10 +95,15 @@ class Checkpoint:
 
     @classmethod
     def initialise(cls, spec, dynamics: Dynamics | None = None, seed=None) -> Checkpoint:
-        """A fresh model: structure and default weights drawn from ``seed``."""
+        """A fresh model: structure and default weights drawn from ``seed``.
+
+        Every unit's ``alpha = dt / tau`` must pass :func:`mrnn_core.dynamics.check_alpha`.
+        """
         dynamics = dynamics or Dynamics()
         streams = Streams.from_seed(seed)
         connectivity = build_connectivity(spec, streams=streams)
+        check_alpha(unit_tau(connectivity.spec, dynamics), dynamics, where="spec",
+                    spec=connectivity.spec)
         params = initial_params(connectivity, dynamics, streams=streams)
         return cls(connectivity.spec, dynamics, params)
 
@@ -145,10 +150,13 @@ class Checkpoint:
                     f"checkpoint file {path!r}: format version {version} is newer than "
                     f"this mrnn reads (expected <= {FORMAT_VERSION}); upgrade mrnn"
                 )
-            spec = spec_from_dict(json.loads(str(data["__spec__"])), source=f"{path}[spec]")
-            dynamics = Dynamics.from_dict(json.loads(str(data["__dynamics__"])))
+            spec = spec_from_dict(parse_json(str(data["__spec__"]), f"{path}[spec]"),
+                                  source=f"{path}[spec]")
+            dynamics = Dynamics.from_dict(parse_json(str(data["__dynamics__"]),
+                                                     f"{path}[dynamics]"))
             readout = None
             if _READOUT_META in data.files:
-                readout = ReadoutSpec.from_dict(json.loads(str(data[_READOUT_META])))
+                readout = ReadoutSpec.from_dict(parse_json(str(data[_READOUT_META]),
+                                                           f"{path}[readout]"))
             params = {k: data[k] for k in data.files if k not in _META_KEYS + (_READOUT_META,)}
         return cls(spec, dynamics, params, readout)

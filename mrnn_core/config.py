@@ -3,7 +3,9 @@
 The file holds up to four lists: ``recurrent_regions``, ``input_regions``,
 ``recurrent_connections`` and ``input_connections``. Keys starting with
 ``__`` are comments, anywhere. Any other unknown key is an error that names
-the file, the key path and the closest valid key.
+the file, the key path and the closest valid key. A key given twice in one
+object is an error too (:func:`parse_json`, which every JSON the core reads
+goes through).
 """
 
 from __future__ import annotations
@@ -26,6 +28,81 @@ CONNECTION_KEYS = ("src_region", "dst_region", "sparsity", "zero_connection",
                    "density", "mask", "trainable", "routes")
 
 _IGNORED = ("device",)  # accepted for mRNNTorch files; the model's device rules
+
+
+class _JSONObject(dict):
+    """A parsed JSON object that remembers the keys its text gave more than once."""
+
+    repeated: tuple[str, ...] = ()
+
+
+def _collect_pairs(pairs) -> _JSONObject:
+    obj = _JSONObject()
+    repeated = []
+    for key, value in pairs:
+        if key in obj and not key.startswith("__") and key not in repeated:
+            repeated.append(key)  # comment keys (``__...``) may repeat: they are ignored
+        obj[key] = value
+    obj.repeated = tuple(repeated)
+    return obj
+
+
+def _first_repeated_key(value, where: str):
+    """``(where, key)`` of the first key given twice, depth first, or None."""
+    if isinstance(value, _JSONObject):
+        if value.repeated:
+            return where, value.repeated[0]
+        children = ((f"{where}.{k}", v) for k, v in value.items())
+    elif isinstance(value, list):
+        children = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for child_where, child in children:
+        found = _first_repeated_key(child, child_where)
+        if found:
+            return found
+    return None
+
+
+def parse_json(text: str, source: str, label: str | None = None):
+    """Parse JSON text the way every JSON the core reads is parsed.
+
+    Like :func:`json.loads`, but a key given twice in one object (which
+    :mod:`json` silently resolves to the last value) is an error naming the
+    key and where it is; keys starting with ``__`` (comments) may repeat.
+
+    **Arguments:**
+
+    - `text`: the JSON text.
+    - `source`: where it comes from, the prefix of every location in an
+      error (a file name, or e.g. ``"run.npz[spec]"`` for JSON embedded in a
+      checkpoint); locations read ``source.recurrent_regions[1]``.
+    - `label`: how a syntax error names the text (default `source`).
+
+    **Returns:** the parsed value (objects are ``dict`` instances).
+
+    **Raises:** :class:`MRNNConfigError` for invalid JSON or a repeated key.
+    """
+    try:
+        value = json.loads(text, object_pairs_hook=_collect_pairs)
+        found = _first_repeated_key(value, source)
+    except json.JSONDecodeError as err:
+        raise MRNNConfigError(
+            f"{label or source} is not valid JSON: {err.msg} "
+            f"at line {err.lineno}, column {err.colno}"
+        ) from None
+    except RecursionError:
+        raise MRNNConfigError(
+            f"{label or source}: JSON nested too deeply to read; expected an mrnn config "
+            f"(a few levels of objects and lists)"
+        ) from None
+    if found:
+        where, key = found
+        raise MRNNConfigError(
+            f"{where}: key {key!r} is given more than once in one object; expected each "
+            f"key once (JSON would silently keep only the last value)"
+        )
+    return value
 
 
 def _strip_comments(entry: Mapping, allowed, where: str) -> dict:
@@ -143,14 +220,15 @@ def load_config(source) -> NetworkSpec:
         path = os.fspath(source)
         try:
             with open(path, encoding="utf-8") as f:
-                config = json.load(f)
+                text = f.read()
         except FileNotFoundError:
             raise MRNNConfigError(f"config file {path!r} does not exist") from None
-        except json.JSONDecodeError as err:
+        except UnicodeDecodeError as err:
             raise MRNNConfigError(
-                f"config file {path!r} is not valid JSON: {err.msg} "
-                f"at line {err.lineno}, column {err.colno}"
+                f"config file {path!r} is not valid JSON: expected UTF-8 text, got byte "
+                f"{err.object[err.start:err.start + 1]!r} at offset {err.start}"
             ) from None
+        config = parse_json(text, source=path, label=f"config file {path!r}")
         return spec_from_dict(config, source=path)
     raise MRNNConfigError(
         f"config: expected a JSON file path, a dict or a NetworkSpec, "

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
+import sys
 from dataclasses import asdict, dataclass
 
 from .errors import MRNNConfigError, closest
@@ -51,6 +53,14 @@ class Dynamics:
     - `balance_ei`: at init, before spectral-radius scaling, scale each unit's
       inhibitory recurrent weights so its excitatory and inhibitory input
       cancel (see :func:`mrnn_core.init.balance_ei`).
+    - `allow_unstable_alpha`: accept ``alpha = dt / tau > 1`` (leaky). By
+      default a time step longer than a time constant is refused, here and
+      for every unit of a model (:func:`check_alpha`): the Euler step then
+      overshoots the leak and the state can grow without bound.
+
+    Leaky: ``alpha = dt / tau`` must be at most 1 (unless
+    `allow_unstable_alpha`), and finite and at least the smallest normal
+    float whatever the switch (:func:`check_alpha`).
 
     Regions may carry their own ``tau`` (``RecurrentRegionSpec.tau``); then
     alpha is a per-unit vector (:func:`uniform_alpha`) and ``tau`` here is the
@@ -68,6 +78,7 @@ class Dynamics:
     batch_first: bool = True
     spectral_radius: float | None = None
     balance_ei: bool = False
+    allow_unstable_alpha: bool = False
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -81,11 +92,13 @@ class Dynamics:
         set_(self, "tau", _positive(self.tau, "tau"))
         set_(self, "noise_level_act", _positive(self.noise_level_act, "noise_level_act", True))
         set_(self, "noise_level_inp", _positive(self.noise_level_inp, "noise_level_inp", True))
-        for key in ("rec_constrained", "inp_constrained", "batch_first", "balance_ei"):
+        for key in ("rec_constrained", "inp_constrained", "batch_first", "balance_ei",
+                    "allow_unstable_alpha"):
             if not isinstance(getattr(self, key), bool):
                 raise MRNNConfigError(f"{key} must be True or False, got {getattr(self, key)!r}")
         if self.spectral_radius is not None:
             set_(self, "spectral_radius", _positive(self.spectral_radius, "spectral_radius"))
+        check_alpha(self.tau, self, where="dynamics")
 
     @property
     def alpha(self) -> float:
@@ -154,7 +167,12 @@ class Dynamics:
         return uniform * shared + (~uniform) * const
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Every field, except ``allow_unstable_alpha`` while it is False (so
+        files of default settings stay readable by versions before it)."""
+        d = asdict(self)
+        if not d["allow_unstable_alpha"]:
+            del d["allow_unstable_alpha"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Dynamics:
@@ -173,6 +191,9 @@ def uniform_alpha(tau, dynamics: Dynamics):
     A Python float ``dt / tau`` when every entry is equal (so a network whose
     regions share one tau runs the scalar code path and gives exactly the
     scalar-tau numbers), else the ``[H]`` float64 vector ``dt / tau``. Elman: 1.
+    A time constant that is not finite and > 0, or an alpha that underflows
+    or overflows (see :func:`check_alpha`), raises :class:`MRNNConfigError`;
+    ``alpha > 1`` is not checked here (construction checks it).
     """
     if dynamics.kind == "elman":
         return 1.0
@@ -184,6 +205,87 @@ def uniform_alpha(tau, dynamics: Dynamics):
     if np.any(~np.isfinite(tau)) or np.any(tau <= 0):
         bad = float(tau[~(np.isfinite(tau) & (tau > 0))][0])
         raise MRNNConfigError(f"tau: every time constant must be finite and > 0, got {bad!r}")
+    with np.errstate(over="ignore", under="ignore"):
+        alpha = dynamics.dt / tau
+    if not np.all((alpha >= SMALLEST_ALPHA) & np.isfinite(alpha)):
+        # not the alpha > 1 rule (a learned tau may drift): only what no step survives
+        check_alpha(tau, dataclasses.replace(dynamics, allow_unstable_alpha=True))
     if np.all(tau == tau.flat[0]):
         return dynamics.dt / float(tau.flat[0])
-    return dynamics.dt / tau
+    return alpha
+
+
+SMALLEST_ALPHA = sys.float_info.min
+"""The smallest ``alpha`` accepted: the smallest normal float64 (about 2.2e-308).
+Below it ``2 / alpha`` (the noise constants) overflows and ``alpha``
+underflows towards 0, which would freeze the state."""
+
+
+def check_alpha(tau, dynamics: Dynamics, where: str = "tau", spec=None) -> None:
+    """Refuse time constants whose leaky Euler step is unsafe (SEMANTICS.md section 5).
+
+    Every unit's ``alpha = dt / tau`` must be finite and at least
+    :data:`SMALLEST_ALPHA` (``dt`` tiny against a huge ``tau`` underflows,
+    and the noise constant ``sqrt(2 alpha sigma^2) / alpha`` would divide by
+    zero), and at most 1 unless ``dynamics.allow_unstable_alpha``: with
+    ``alpha > 1`` the step ``x + alpha (-x + ...)`` overshoots the leak, and
+    the state oscillates with growing amplitude once ``alpha > 2`` (NaN within
+    a few hundred steps). ``alpha = 1`` exactly is the discrete update and
+    accepted. Elman dynamics have no alpha: nothing is checked.
+
+    **Arguments:**
+
+    - `tau`: a time constant or an ``[H]`` array of them (numpy or anything
+      ``numpy.asarray`` reads; concrete values).
+    - `dynamics`: the :class:`Dynamics` (``dt``, ``kind``, the switch).
+    - `where`: what the message names first (e.g. ``"checkpoint params['tau']"``).
+    - `spec`: optional :class:`mrnn_core.NetworkSpec`; given, a bad unit is
+      named with its region.
+
+    **Raises:** :class:`MRNNConfigError` naming the unit (and region), its
+    ``dt``, ``tau`` and ``alpha``, and what is expected.
+    """
+    if dynamics.kind != "leaky":
+        return
+    import numpy as np
+
+    try:
+        flat = np.asarray(tau, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise MRNNConfigError(f"{where}: expected real time constants, got {tau!r}") from None
+    dt = dynamics.dt
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        alpha = dt / flat
+    bad_tau = ~(np.isfinite(flat) & (flat > 0))
+    # ``~(a >= b)`` so that a nan alpha counts as bad too
+    out_of_range = ~bad_tau & ~((alpha >= SMALLEST_ALPHA) & np.isfinite(alpha))
+    unstable = (~bad_tau & ~out_of_range & (alpha > 1.0)
+                & (not dynamics.allow_unstable_alpha))
+
+    def unit(i: int) -> str:
+        if np.ndim(tau) == 0:
+            return ""
+        if spec is None:
+            return f" for unit {i}"
+        ends = np.cumsum([r.num_units for r in spec.recurrent_regions])
+        k = int(np.searchsorted(ends, i, side="right"))
+        region = spec.recurrent_regions[k].name if k < len(ends) else "?"
+        return f" for unit {i} (region {region!r})"
+
+    if bad_tau.any():
+        i = int(np.flatnonzero(bad_tau)[0])
+        raise MRNNConfigError(
+            f"{where}: expected finite time constants > 0, got {float(flat[i])!r}{unit(i)}")
+    if out_of_range.any():
+        i = int(np.flatnonzero(out_of_range)[0])
+        raise MRNNConfigError(
+            f"{where}: alpha = dt / tau = {dt!r} / {float(flat[i])!r} = {float(alpha[i])!r}"
+            f"{unit(i)} is outside what a float can step with; expected a finite alpha >= "
+            f"{SMALLEST_ALPHA!r} (dt and tau of comparable magnitude)")
+    if unstable.any():
+        i = int(np.flatnonzero(unstable)[0])
+        raise MRNNConfigError(
+            f"{where}: alpha = dt / tau = {dt!r} / {float(flat[i])!r} = {float(alpha[i])!r} > 1"
+            f"{unit(i)}: the Euler step overshoots the leak and can grow without bound; "
+            f"expected tau >= dt = {dt!r}. Use a smaller dt or a larger tau, or pass "
+            f"allow_unstable_alpha=True (a Dynamics field and a model keyword) to run it anyway")

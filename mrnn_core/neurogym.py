@@ -99,7 +99,8 @@ def task_dynamics(source, tau: float, **settings) -> Dynamics:
 
     - `source`: a neurogym Dataset or env (its ``dt``).
     - `tau`: the units' time constant in ms; at least ``dt`` (``alpha <= 1``:
-      a larger Euler step overshoots the leak).
+      a larger Euler step overshoots the leak) unless the settings hold
+      ``allow_unstable_alpha=True``.
     - `settings`: any other field of :class:`Dynamics` (``activation``, ...).
 
     Build a model with it in either backend through
@@ -107,7 +108,8 @@ def task_dynamics(source, tau: float, **settings) -> Dynamics:
     or pass ``dt=dynamics.dt, tau=dynamics.tau`` to a constructor.
     """
     dt = task_dt(source)
-    if isinstance(tau, (int, float)) and not isinstance(tau, bool) and 0 < tau < dt:
+    if (isinstance(tau, (int, float)) and not isinstance(tau, bool) and 0 < tau < dt
+            and settings.get("allow_unstable_alpha") is not True):
         raise MRNNConfigError(
             f"tau: expected at least the task's dt = {dt:g} ms (alpha = dt / tau <= 1), "
             f"got {tau!r}")

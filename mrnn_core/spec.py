@@ -319,6 +319,7 @@ class NetworkSpec:
                     f"region names must be unique across recurrent and input regions"
                 )
             seen[region.name] = kind
+        self._check_parent_names()
         rec = [r.name for r in self.recurrent_regions]
         inp = [r.name for r in self.input_regions]
         self._check_connections(self.recurrent_connections, rec, rec, "recurrent", inp)
@@ -336,6 +337,38 @@ class NetworkSpec:
                         f"{kind} connection {c.src_region!r} -> {c.dst_region!r}: mask must "
                         f"have shape [n_dst, n_src] = {list(want)}, got {list(got)}"
                     )
+
+    def _check_parent_names(self):
+        """Region, parent and input-region names form one namespace: a parent
+        name is never a region's name (its own included), so a name always
+        selects one set of units, and parents cannot form a cycle."""
+        recurrent = {r.name: r for r in self.recurrent_regions}
+        inputs = set(self.input_names)
+        rule = ("expected a group name that no region uses (region, parent and "
+                "input-region names form one namespace)")
+        for r in self.recurrent_regions:
+            parent = r.parent_region
+            if parent is None:
+                continue
+            where = f"recurrent region {r.name!r}: parent_region {parent!r}"
+            if parent == r.name:
+                raise MRNNConfigError(f"{where} is the region's own name; {rule}")
+            if parent in inputs:
+                raise MRNNConfigError(f"{where} is the name of input region {parent!r}; {rule}")
+            if parent in recurrent:
+                chain = [r.name, parent]
+                while chain[-1] in recurrent and chain.count(chain[-1]) == 1:
+                    if recurrent[chain[-1]].parent_region is None:
+                        break
+                    chain.append(recurrent[chain[-1]].parent_region)
+                if chain.count(chain[-1]) > 1:
+                    cycle = chain[chain.index(chain[-1]):]
+                    raise MRNNConfigError(
+                        f"{where}: parent regions form a cycle "
+                        f"({' -> '.join(repr(n) for n in cycle)}); a parent groups regions and "
+                        f"is not itself a region: {rule}"
+                    )
+                raise MRNNConfigError(f"{where} is the name of recurrent region {parent!r}; {rule}")
 
     @staticmethod
     def _check_connections(connections, sources, destinations, kind, inputs):
@@ -547,8 +580,9 @@ class NetworkSpec:
     def expand(self, *names: str, allow_input: bool = False) -> tuple[str, ...]:
         """Region names with every parent name replaced by its children.
 
-        Keeps the caller's order and drops repeats. A parent name wins over a
-        region of the same name. Unknown names raise, listing the known ones.
+        Keeps the caller's order and drops repeats (a name never means both a
+        region and a parent: see ``_check_parent_names``). Unknown names
+        raise, listing the known ones.
         """
         parents = self.parents
         valid = set(self.recurrent_names) | (set(self.input_names) if allow_input else set())

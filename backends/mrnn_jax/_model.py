@@ -26,6 +26,7 @@ import numpy as np
 from mrnn_core import (PARAM_NAMES, Checkpoint, Connectivity, Dynamics, MRNNConfigError,
                        NetworkSpec, connectivity_from_arrays, describe, learnable_masks,
                        load_config, trainable_masks)
+from mrnn_core.dynamics import check_alpha
 
 from ._activations import get_activation
 from ._functional import effective_weights
@@ -405,13 +406,8 @@ class mRNNBase(eqx.Module):
 
 def _assign(self: mRNNBase, ckpt: Checkpoint) -> None:
     tau = np.asarray(ckpt.params["tau"], dtype=np.float64)
-    if ckpt.dynamics.kind == "leaky" and not np.all(np.isfinite(tau) & (tau > 0)):
-        unit = int(np.flatnonzero(~(np.isfinite(tau) & (tau > 0)))[0])
-        region = ckpt.spec.recurrent_names[np.searchsorted(
-            np.cumsum([r.num_units for r in ckpt.spec.recurrent_regions]), unit, side="right")]
-        raise MRNNConfigError(
-            f"checkpoint params['tau']: expected finite time constants > 0, got "
-            f"{float(tau[unit])!r} for unit {unit} (region {region!r})")
+    # finite, > 0 and alpha = dt / tau <= 1 unless allowed (leaky)
+    check_alpha(tau, ckpt.dynamics, where="checkpoint params['tau']", spec=ckpt.spec)
     for name in _ARRAYS:
         object.__setattr__(self, name, jnp.asarray(ckpt.params[name]))
     # A checkpoint's log_tau (torch and this backend write one when tau learns)
@@ -446,7 +442,9 @@ class mRNN(mRNNBase):
     - `config`: an mRNNTorch-format JSON path, a dict or a :class:`mrnn_core.NetworkSpec`.
     - `activation`, `noise_level_act`, `noise_level_inp`, `rec_constrained`,
       `inp_constrained`, `batch_first`, `spectral_radius`, `dt`, `tau`,
-      `balance_ei`: see :class:`mrnn_core.Dynamics`.
+      `balance_ei`, `allow_unstable_alpha`: see :class:`mrnn_core.Dynamics`
+      (``alpha = dt / tau > 1`` for any unit is refused unless
+      `allow_unstable_alpha`).
     - `key`: a PRNG key the numpy seed of the masks and weights is derived from;
       or `seed`: that seed itself (then the arrays equal
       ``Checkpoint.initialise(spec, dynamics, seed)`` and the torch model's).
@@ -457,12 +455,12 @@ class mRNN(mRNNBase):
     def __init__(self, config=None, activation="relu", noise_level_act=0.01,
                  noise_level_inp=0.01, rec_constrained=True, inp_constrained=True,
                  batch_first=True, spectral_radius=None, dt=10, tau=100, *, key=None, seed=None,
-                 balance_ei=False):
+                 balance_ei=False, allow_unstable_alpha=False):
         dynamics = Dynamics(kind="leaky", activation=activation, dt=dt, tau=tau,
                             noise_level_act=noise_level_act, noise_level_inp=noise_level_inp,
                             rec_constrained=rec_constrained, inp_constrained=inp_constrained,
                             batch_first=batch_first, spectral_radius=spectral_radius,
-                            balance_ei=balance_ei)
+                            balance_ei=balance_ei, allow_unstable_alpha=allow_unstable_alpha)
         super().__init__(config, dynamics, key=key, seed=seed)
 
     def __call__(self, inp, x0=None, h0=None, *, stim_input=None, W_rec=None, key=None,

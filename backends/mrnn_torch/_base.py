@@ -35,6 +35,7 @@ from mrnn_core import (
     uniform_alpha,
     unit_tau,
 )
+from mrnn_core.dynamics import check_alpha
 
 from ._device import resolve_device, resolve_dtype
 from ._functional import effective_weights as _effective_weights
@@ -93,7 +94,7 @@ class _DynamicsField:
         return self if model is None else getattr(model.dynamics, self.field)
 
     def __set__(self, model, value):
-        model.dynamics = dataclasses.replace(model.dynamics, **{self.field: value})
+        model._replace_dynamics(f"model.{self.field} = {value!r}", **{self.field: value})
 
 
 class mRNNBase(RegionHelpers, nn.Module):
@@ -116,8 +117,11 @@ class mRNNBase(RegionHelpers, nn.Module):
     scaling, scale each unit's inhibitory recurrent weights so its expected
     excitatory and inhibitory input cancel), ``seed`` (masks and initial weights are drawn
     by :mod:`mrnn_core` from it; ``None`` draws it from torch's RNG, so
-    ``torch.manual_seed`` makes construction reproducible) and ``dtype``
-    (default: torch's).
+    ``torch.manual_seed`` makes construction reproducible), ``dtype``
+    (default: torch's) and ``allow_unstable_alpha`` (leaky: accept
+    ``alpha = dt / tau > 1``, which is refused by default for every unit, at
+    construction, ``add_*`` calls and ``model.dt`` / ``model.tau``
+    assignments; see :func:`mrnn_core.dynamics.check_alpha`).
 
     **Parameters and buffers** (the ``state_dict`` keys, as in mRNNTorch):
     ``W_rec`` ``[H, H]`` and ``W_inp`` ``[H, I]`` (parameters, ``None`` until
@@ -159,6 +163,7 @@ class mRNNBase(RegionHelpers, nn.Module):
     batch_first = _DynamicsField("batch_first")
     spectral_radius = _DynamicsField("spectral_radius")
     balance_ei = _DynamicsField("balance_ei")
+    allow_unstable_alpha = _DynamicsField("allow_unstable_alpha")
     dt = _DynamicsField("dt")
     noise_level_act = sigma_recur = _DynamicsField("noise_level_act")
     noise_level_inp = sigma_input = _DynamicsField("noise_level_inp")
@@ -168,14 +173,15 @@ class mRNNBase(RegionHelpers, nn.Module):
                  inp_constrained: bool = True, batch_first: bool = True,
                  spectral_radius: float | None = None, config_finalize: bool = True,
                  device=None, *, dt: float = 10.0, tau: float = 100.0, seed=None, dtype=None,
-                 balance_ei: bool = False):
+                 balance_ei: bool = False, allow_unstable_alpha: bool = False):
         super().__init__()
         self.dynamics = Dynamics(self._kind, activation, dt, tau, noise_level_act,
                                  noise_level_inp, rec_constrained, inp_constrained,
-                                 batch_first, spectral_radius, balance_ei)
+                                 batch_first, spectral_radius, balance_ei, allow_unstable_alpha)
         self._device = resolve_device(device)
         self._dtype = resolve_dtype(dtype)
         spec = NetworkSpec() if config is None else load_config(config)
+        check_alpha(unit_tau(spec, self.dynamics), self.dynamics, where="spec", spec=spec)
         if seed is None:
             seed = int(torch.randint(0, 2**62, ()).item())
         try:
@@ -266,7 +272,33 @@ class mRNNBase(RegionHelpers, nn.Module):
 
     @tau.setter
     def tau(self, value) -> None:
-        self.dynamics = dataclasses.replace(self.dynamics, tau=value)
+        self._replace_dynamics(f"model.tau = {value!r}", tau=value)
+
+    def _replace_dynamics(self, call: str, **changes) -> None:
+        """Set ``dynamics`` fields, refusing (and changing nothing) when a
+        changed ``dt``, ``tau`` or ``allow_unstable_alpha`` makes some unit's
+        ``alpha = dt / tau`` unsafe (:func:`mrnn_core.dynamics.check_alpha`;
+        learned time constants at their current values)."""
+        try:
+            new = dataclasses.replace(self.dynamics, **changes)
+        except MRNNConfigError as err:
+            raise MRNNConfigError(f"{call}: {err}") from None
+        old = self.dynamics
+        if (new.dt, new.tau, new.allow_unstable_alpha) != (old.dt, old.tau,
+                                                           old.allow_unstable_alpha):
+            check_alpha(self._unit_tau_under(new), new, where=call, spec=self._spec)
+        self.dynamics = new
+
+    def _unit_tau_under(self, dynamics: Dynamics) -> np.ndarray:
+        """``[H]`` float64 time constants the units would have under ``dynamics``
+        (a checkpoint's fixed ones and learned ones as they are now)."""
+        as_numpy = lambda t: t.detach().to("cpu", torch.float64).numpy()  # noqa: E731
+        tau = (unit_tau(self._spec, dynamics) if self._tau_override is None
+               else as_numpy(self._tau_override).copy())
+        for name, rows in _slices(self._spec.recurrent_regions).items():
+            if name in self._tau_keys:
+                tau[rows] = as_numpy(self._learned_tau(name))
+        return tau
 
     @property
     def _own_tau(self) -> bool:
@@ -439,6 +471,7 @@ class mRNNBase(RegionHelpers, nn.Module):
             name, num_units, sign=sign, base_firing=plain(base_firing), init=plain(init),
             parent_region=parent_region, learnable_bias=learnable_bias, tau=tau,
             learnable_tau=learnable_tau, learnable_init=learnable_init, trainable=trainable)
+        check_alpha(unit_tau(spec, self.dynamics), self.dynamics, where=call, spec=spec)
         self._check_bias_key(spec.recurrent_regions[-1])
         self._attach_recurrent(spec.recurrent_regions[-1])
         self._set_spec(spec)
@@ -461,6 +494,7 @@ class mRNNBase(RegionHelpers, nn.Module):
             if key in region_fields:
                 region_fields[key] = plain(region_fields[key])
         spec = self._spec.with_ei_area(name, num_units, exc_pct, **region_fields)
+        check_alpha(unit_tau(spec, self.dynamics), self.dynamics, where=call, spec=spec)
         new = spec.recurrent_regions[len(self._spec.recurrent_regions):]
         for r in new:
             self._check_bias_key(r)
@@ -856,6 +890,7 @@ class mRNNBase(RegionHelpers, nn.Module):
                 f"{'mRNN' if ckpt.dynamics.kind == 'leaky' else 'ElmanmRNN'}.from_checkpoint"
             )
         d = ckpt.dynamics
+        check_alpha(ckpt.params["tau"], d, where="checkpoint params['tau']", spec=ckpt.spec)
         model = cls(None, d.activation, d.noise_level_act, d.noise_level_inp, d.rec_constrained,
                     d.inp_constrained, d.batch_first, d.spectral_radius, True, device,
                     seed=0, dtype=dtype)

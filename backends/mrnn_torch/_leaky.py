@@ -12,7 +12,8 @@ class mRNN(mRNNBase):
 
     Arguments as :class:`mRNNBase`, plus ``dt`` and ``tau`` (the default;
     a region may set its own ``tau``, learned or fixed: then ``alpha`` and
-    ``c_x`` below are per unit, ``[H]``). One step
+    ``c_x`` below are per unit, ``[H]``). ``alpha > 1`` for any unit is
+    refused unless ``allow_unstable_alpha=True``. One step
     (SEMANTICS.md section 4), ``f`` the activation::
 
         x[t+1] = x[t] + alpha * (-x[t] + W_rec_eff h[t] + W_inp_eff (u[t] + c_u eps_u)
@@ -31,10 +32,11 @@ class mRNN(mRNNBase):
                  inp_constrained: bool = True, batch_first: bool = True,
                  spectral_radius: float | None = None, config_finalize: bool = True,
                  device=None, dt: float = 10.0, tau: float = 100.0, *, seed=None, dtype=None,
-                 balance_ei: bool = False):
+                 balance_ei: bool = False, allow_unstable_alpha: bool = False):
         super().__init__(config, activation, noise_level_act, noise_level_inp, rec_constrained,
                          inp_constrained, batch_first, spectral_radius, config_finalize, device,
-                         dt=dt, tau=tau, seed=seed, dtype=dtype, balance_ei=balance_ei)
+                         dt=dt, tau=tau, seed=seed, dtype=dtype, balance_ei=balance_ei,
+                         allow_unstable_alpha=allow_unstable_alpha)
 
     def batched_initial_condition(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(x0, h0)``, each ``[B, H]``: ``initial_condition`` per trial and ``f`` of it."""

@@ -90,8 +90,9 @@ def test_equal_region_taus_give_the_scalar_tau_numbers_bit_for_bit():
 def test_per_unit_tau_matches_the_reference(ckpt, data):
     """Random per-unit time constants: forward pass, the model and noise scaled per unit."""
     params = dict(ckpt.params)
-    params["tau"] = data.draw(st.lists(st.floats(5.0, 300.0), min_size=ckpt.spec.hidden_size,
-                                       max_size=ckpt.spec.hidden_size).map(np.array))
+    H = ckpt.spec.hidden_size  # tau >= dt: alpha > 1 is refused (time-step rule)
+    params["tau"] = data.draw(st.lists(st.floats(ckpt.dynamics.dt, 300.0), min_size=H,
+                                       max_size=H).map(np.array))
     ckpt = mrnn_core.Checkpoint(ckpt.spec, ckpt.dynamics, params)
     call = data.draw(calls(ckpt))
     expected = reference(ckpt, call)
