@@ -203,23 +203,26 @@ def describe_readout(readout: ReadoutSpec, in_units: int) -> str:
     return text + (", dale=True" if readout.dale else "") + ("" if readout.bias else ", bias=False")
 
 
-def check_checkpoint_readout(spec: NetworkSpec, readout, params: Mapping) -> None:
+def check_checkpoint_readout(spec: NetworkSpec, readout, params: Mapping | None = None) -> None:
     """What :class:`mrnn_core.Checkpoint` checks of its ``readout`` field: a
-    :class:`ReadoutSpec` whose regions exist, with ``readout_W`` ``[O, n]`` and
-    ``readout_b`` ``[O]`` in ``params``."""
+    :class:`ReadoutSpec` whose regions exist, and (when ``params`` is given)
+    ``readout_W`` ``[O, n]`` and ``readout_b`` ``[O]`` in ``params``. The
+    values are checked with the other arrays by :func:`mrnn_core.validate.check_params`."""
     if not isinstance(readout, ReadoutSpec):
         raise MRNNConfigError(
             f"Checkpoint.readout: expected a ReadoutSpec or None, got {type(readout).__name__}")
     n = readout_units(spec, readout).size
+    if params is None:
+        return
     for key, shape in zip(READOUT_KEYS, ((readout.out_features, n), (readout.out_features,))):
         if key not in params:
             raise MRNNConfigError(
                 f"Checkpoint.params: missing {key!r}, expected shape {shape} since "
                 f"Checkpoint.readout is set")
-        if params[key].shape != shape:
+        if np.shape(params[key]) != shape:
             raise MRNNConfigError(
                 f"Checkpoint.params[{key!r}]: expected shape {shape} for the readout of "
-                f"{readout.regions!r}, got {params[key].shape}")
+                f"{readout.regions!r}, got {np.shape(params[key])}")
 
 
 def checkpoint_with_readout(checkpoint, readout: ReadoutSpec, W, b=None,
@@ -249,7 +252,10 @@ def checkpoint_with_readout(checkpoint, readout: ReadoutSpec, W, b=None,
 
 def checkpoint_readout(checkpoint) -> tuple[ReadoutSpec, dict]:
     """``(readout_spec, {"W", "b"})`` stored in ``checkpoint``; an error if it holds none."""
-    readout = getattr(checkpoint, "readout", None)
+    from .checkpoint import check_is_checkpoint
+
+    check_is_checkpoint(checkpoint, "Readout.from_checkpoint")
+    readout = checkpoint.readout
     if readout is None:
         raise MRNNConfigError(
             "checkpoint: it holds no readout (Checkpoint.readout is None); save one with "
