@@ -27,6 +27,16 @@ class MRNNFileError(MRNNConfigError):
     """
 
 
+class MRNNStateDictError(MRNNConfigError, RuntimeError):
+    """A torch ``state_dict`` the model refuses (raised by ``load_state_dict``
+    before anything is copied, so the model is left as it was).
+
+    It is also a ``RuntimeError``, the type torch's own ``load_state_dict``
+    raises, so code written for torch (or mRNNTorch) that catches that keeps
+    working.
+    """
+
+
 def closest(name: str, valid: Iterable[str]) -> str:
     """A ``" (did you mean 'x'?)"`` hint for a misspelt ``name``, or ``""``."""
     match = difflib.get_close_matches(str(name), list(valid), n=1, cutoff=0.5)

@@ -107,7 +107,7 @@ def check_positive(label: str, tau: np.ndarray, spec: NetworkSpec) -> None:
     if bad.size:
         unit = int(bad[0])
         raise MRNNConfigError(
-            f"{label}: expected time constants > 0, got {float(tau[unit])!r} for unit {unit} "
+            f"{label}: expected finite time constants > 0, got {float(tau[unit])!r} for unit {unit} "
             f"(region {_region_of(spec.recurrent_regions, unit)!r})")
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from mrnn_core import (PARAM_NAMES, Checkpoint, Connectivity, Dynamics, MRNNConfigError,
                        NetworkSpec, connectivity_from_arrays, describe, learnable_masks,
                        load_config, trainable_masks)
+from mrnn_core.checkpoint import check_is_checkpoint
 
 from ._activations import get_activation
 from ._functional import effective_weights
@@ -163,9 +164,7 @@ class mRNNBase(eqx.Module):
         Called on ``mRNNBase`` it returns the class of the checkpoint's kind.
         In float64 (``jax_enable_x64``) the arrays are bit-identical.
         """
-        if not isinstance(checkpoint, Checkpoint):
-            raise MRNNConfigError(
-                f"checkpoint: expected a mrnn_core.Checkpoint, got {type(checkpoint).__name__}")
+        check_is_checkpoint(checkpoint, f"{cls.__name__}.from_checkpoint")
         kind = checkpoint.dynamics.kind
         target = _CLASSES[kind]
         if cls is not mRNNBase and cls is not target:
@@ -404,14 +403,8 @@ class mRNNBase(eqx.Module):
 
 
 def _assign(self: mRNNBase, ckpt: Checkpoint) -> None:
+    # Every Checkpoint is validated on construction (tau finite and > 0 included).
     tau = np.asarray(ckpt.params["tau"], dtype=np.float64)
-    if ckpt.dynamics.kind == "leaky" and not np.all(np.isfinite(tau) & (tau > 0)):
-        unit = int(np.flatnonzero(~(np.isfinite(tau) & (tau > 0)))[0])
-        region = ckpt.spec.recurrent_names[np.searchsorted(
-            np.cumsum([r.num_units for r in ckpt.spec.recurrent_regions]), unit, side="right")]
-        raise MRNNConfigError(
-            f"checkpoint params['tau']: expected finite time constants > 0, got "
-            f"{float(tau[unit])!r} for unit {unit} (region {region!r})")
     for name in _ARRAYS:
         object.__setattr__(self, name, jnp.asarray(ckpt.params[name]))
     # A checkpoint's log_tau (torch and this backend write one when tau learns)
