@@ -172,6 +172,12 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int
         if dtype.hasobject:
             raise _Refused(f"params[{info.filename[:-4]!r}]: holds Python objects (dtype "
                            f"{dtype}), which are never loaded; expected a numeric array")
+        if shape_wanted is not None and (dtype.kind not in "biuf" or dtype.itemsize > 8):
+            kind = {"c": "complex ", "U": "string ", "S": "bytes ", "V": "structured "}.get(
+                dtype.kind, "")
+            raise _Refused(f"params[{info.filename[:-4]!r}]: expected a real array (float16, "
+                           f"float32 or float64; masks and signs may be bool or integer), got "
+                           f"{kind}dtype {dtype}")
         if shape_wanted is not None and tuple(shape) != tuple(shape_wanted):
             raise _Refused(f"params[{info.filename[:-4]!r}]: expected shape {tuple(shape_wanted)} "
                            f"for this network, got {tuple(shape)}")
