@@ -206,7 +206,7 @@ def check_structure(spec: NetworkSpec, arrays: Mapping[str, np.ndarray],
                 src = _region_of(spec.recurrent_regions if side == "rec" else spec.input_regions, c)
                 raise MRNNConfigError(
                     f"{labels.get(prefix + '_sign_matrix', prefix + '_sign_matrix')}"
-                    f"{_block(spec, side, r, c)}: expected {want[r, c]:g} (mask * the sign "
+                    f"{_block(spec, side, r, c)}: expected {want[r, c] + 0.0:g} (mask * the sign "
                     f"{'+1' if sign[c] > 0 else '-1'} of source region {src!r}), got {s[r, c]!r}")
 
 
