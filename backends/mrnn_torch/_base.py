@@ -81,10 +81,13 @@ def _fill_missing_biases(module, state_dict, prefix, *_):
             state_dict.setdefault(prefix + key, getattr(module, key).detach())
 
 
-def _check_before_load(module, state_dict, prefix, local_metadata, strict, *_):
-    """Validate a state_dict before torch copies any of it (see :meth:`mRNNBase._check_state_dict`)."""
+def _check_before_load(module, state_dict, prefix, *_):
+    """Validate a state_dict before torch copies any of it (see :meth:`mRNNBase._check_state_dict`).
+
+    torch tells a module's hooks nothing of ``strict``; :meth:`mRNNBase.load_state_dict`
+    records it, so key checks happen when the model itself is loaded."""
     try:
-        module._check_state_dict(state_dict, prefix, strict)
+        module._check_state_dict(state_dict, prefix, getattr(module, "_loading_strict", None))
     except MRNNStateDictError:
         raise
     except MRNNConfigError as err:
@@ -835,11 +838,38 @@ class mRNNBase(RegionHelpers, nn.Module):
 
     # checkpoints -------------------------------------------------------------
 
-    def _check_state_dict(self, state_dict, prefix: str, strict: bool) -> None:
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """torch's ``load_state_dict``, after checking ``state_dict`` as a checkpoint is.
+
+        Every array is checked before any is copied, so a refused state_dict
+        raises :class:`mrnn_core.MRNNStateDictError` (an ``MRNNConfigError``
+        and a ``RuntimeError``) naming the key and leaves the model as it was:
+        the arrays must be real, finite and of this network's shape; masks
+        0/1 and zero where the spec connects nothing (an explicit ``mask``
+        fixes its block); sign matrices ``mask * the source region's sign``;
+        ``log_tau_<region>`` finite time constants > 0. With ``strict``,
+        unknown keys and missing ones are refused too (the per-region
+        parameters mRNNTorch never saved may be missing: they keep their
+        values). When the model is part of a larger module loaded with that
+        module's ``load_state_dict``, the arrays are checked the same way and
+        torch itself reports unknown or missing keys, as it always does.
+        mRNNTorch state_dicts (keys ``W_rec``, ``W_rec_mask``,
+        ``W_rec_sign_matrix``, ``W_inp``, ``W_inp_mask``,
+        ``W_inp_sign_matrix``) load strictly.
+        """
+        self._loading_strict = bool(strict)
+        try:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        finally:
+            del self._loading_strict
+
+    def _check_state_dict(self, state_dict, prefix: str, strict: bool | None) -> None:
         """Hold a state_dict to the rules of :mod:`mrnn_core.validate` before any copy.
 
-        With ``strict``, unknown keys and missing ones (except the
-        per-region parameters mRNNTorch never saved) are refused too. Every
+        With ``strict`` True, unknown keys and missing ones (except the
+        per-region parameters mRNNTorch never saved) are refused too; ``None``
+        (strictness unknown: loaded as part of a larger module) leaves key
+        checks to torch. Every
         given array must be real, finite and of this network's shape; masks
         and sign matrices (given, or the model's where ``strict=False`` leaves
         them out) must be what the spec implies; ``log_tau_<region>`` must
@@ -889,7 +919,8 @@ class mRNNBase(RegionHelpers, nn.Module):
             n = rows[names[key]].stop - rows[names[key]].start
             a = check_array(label(key), _as_array(given[key]), (n,))
             if what == "log_tau":
-                tau = np.exp(a.astype(np.float64))
+                with np.errstate(over="ignore", under="ignore"):
+                    tau = np.exp(a.astype(np.float64))
                 bad = np.flatnonzero(~(np.isfinite(tau) & (tau > 0)))
                 if bad.size:
                     raise MRNNStateDictError(
