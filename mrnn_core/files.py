@@ -129,6 +129,30 @@ def open_regular(path, what: str):
         raise
 
 
+def read_text(path, what: str, max_bytes: int = 1 << 28) -> str:
+    """The UTF-8 text of a regular file of at most ``max_bytes`` bytes.
+
+    For JSON configs and the like: a FIFO, device or directory is refused
+    before anything is read (see :func:`open_regular`), and so is a file
+    larger than ``max_bytes`` (default 256 MiB). **Raises**
+    :class:`MRNNFileError` naming `path` (described as `what`).
+    """
+    f, size = open_regular(path, what)
+    with f:
+        if size > max_bytes:
+            raise MRNNFileError(f"{what} {os.fspath(path)!r} holds {size} bytes, more than the "
+                                f"{max_bytes} read at most")
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise MRNNFileError(f"{what} {os.fspath(path)!r} grew past {max_bytes} bytes while read")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise MRNNFileError(
+            f"{what} {os.fspath(path)!r} is not UTF-8 text: got byte "
+            f"{err.object[err.start:err.start + 1]!r} at offset {err.start}") from None
+
+
 def _read_exactly(f, n: int) -> bytes:
     chunks, left = [], n
     while left:

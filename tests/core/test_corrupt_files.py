@@ -234,3 +234,22 @@ def test_from_checkpoint_given_a_path_points_to_checkpoint_load(saved, route):
             module.mRNN.from_checkpoint(value)
     with pytest.raises(mc.MRNNConfigError, match=r"Readout.from_checkpoint: got the path"):
         module.Readout.from_checkpoint(str(path))
+
+
+def test_read_text_refuses_what_a_config_reader_must_not_read(tmp_path):
+    """``mrnn_core.files.read_text``: the bounded, regular-file-only reader for text files."""
+    from mrnn_core.files import read_text
+
+    (tmp_path / "c.json").write_text('{"a": 1}')
+    assert read_text(tmp_path / "c.json", "config file") == '{"a": 1}'
+    with pytest.raises(mc.MRNNFileError, match=r"config file '.*big.json' holds 11 bytes, more "
+                                               r"than the 10 read at most"):
+        (tmp_path / "big.json").write_text("x" * 11)
+        read_text(tmp_path / "big.json", "config file", max_bytes=10)
+    with pytest.raises(mc.MRNNFileError, match=r"config file '.*bad.json' is not UTF-8 text: "
+                                               r"got byte b'\\xff' at offset 1"):
+        (tmp_path / "bad.json").write_bytes(b"{\xff}")
+        read_text(tmp_path / "bad.json", "config file")
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(mc.MRNNFileError, match=r"'/dev/zero' is a character device"):
+            read_text("/dev/zero", "config file")
