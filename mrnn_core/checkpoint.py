@@ -50,7 +50,9 @@ class Checkpoint:
       files) is filled from the spec and dynamics. The arrays are checked as
       :mod:`mrnn_core.validate` describes (finite, real, masks and signs as
       the spec implies, ``tau > 0``): a bad one raises
-      :class:`MRNNConfigError` naming it.
+      :class:`MRNNConfigError` naming it. Masks and sign matrices given as
+      bool or integer arrays are stored as float64; other arrays keep their
+      dtype.
     - `readout`: a :class:`mrnn_core.readout.ReadoutSpec` or ``None``; when
       set, `params` holds its ``readout_W`` ``[O, n]`` and ``readout_b`` ``[O]``.
     """
@@ -85,7 +87,8 @@ class Checkpoint:
         checked = check_params(self.spec, params, self.readout)
         params = {}
         for key, a in checked.items():
-            a = np.array(a)
+            # bool/integer masks and signs become float64 (exact), as every backend holds them
+            a = np.array(a, dtype=np.float64 if a.dtype.kind in "biu" else None)
             a.setflags(write=False)
             params[key] = a
         object.__setattr__(self, "params", MappingProxyType(params))

@@ -130,6 +130,7 @@ def test_masks_and_signs_may_be_bool_integer_or_float(base):
                    W_inp_mask=p["W_inp_mask"].astype(np.float32))
     for key in ("W_rec_mask", "W_rec_sign_matrix", "W_inp_mask"):
         np.testing.assert_array_equal(ckpt.params[key], p[key])
+    assert ckpt.params["W_rec_mask"].dtype == ckpt.params["W_rec_sign_matrix"].dtype == np.float64
     with pytest.raises(mc.MRNNConfigError, match=r"\['W_rec_mask'\]: expected a real array "
                                                  r"\(bool, integer, float16, float32 or float64\), "
                                                  r"got complex dtype complex128"):
