@@ -178,3 +178,13 @@ def test_the_checkpoint_and_state_dict_routes_accept_the_same_arrays():
     fresh = build()
     fresh.load_state_dict(mRNN.from_checkpoint(ckpt, dtype=torch.float64).state_dict())
     assert_unchanged(fresh, snapshot(model))
+
+
+def test_loading_into_an_unfinalised_model_says_so():
+    saved = build().state_dict()
+    model = mRNN(activation="tanh", device="cpu", dtype=torch.float64, seed=1)
+    model.add_recurrent_region("exc", 4, "pos", learnable_bias=True, tau=50.0, learnable_tau=True)
+    with pytest.raises(mc.MRNNStateDictError,
+                       match=r"Unexpected key\(s\) 'W_rec', 'W_inp', .*; this model's recurrent and "
+                             r"input connectivity is not finalised yet"):
+        model.load_state_dict(saved)
