@@ -153,15 +153,16 @@ def read_text(path, what: str, max_bytes: int = 1 << 28) -> str:
             f"{err.object[err.start:err.start + 1]!r} at offset {err.start}") from None
 
 
-def _read_exactly(f, n: int) -> bytes:
-    chunks, left = [], n
-    while left:
-        chunk = f.read(min(left, 1 << 24))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+def _read_into(f, nbytes: int) -> np.ndarray:
+    """Exactly ``nbytes`` from ``f`` into a fresh ``uint8`` array (fewer if ``f`` ends early)."""
+    buf = np.empty(nbytes, dtype=np.uint8)
+    view, got = memoryview(buf), 0
+    while got < nbytes:
+        n = f.readinto(view[got:got + (1 << 24)])
+        if not n:
+            return buf[:got]
+        got += n
+    return buf
 
 
 class _Refused(Exception):
@@ -185,6 +186,8 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int
                              f"compressed ones, more than deflate can give")
     elif info.file_size != info.compress_size:
         raise ValueError("stored member whose sizes disagree")
+    label = (f"member {info.filename!r}" if info.filename.startswith("__")
+             else f"params[{info.filename[:-4]!r}]")
     with archive.open(info) as f:
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
@@ -194,16 +197,16 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int
         else:
             raise ValueError(f"unsupported .npy format version {version}")
         if dtype.hasobject:
-            raise _Refused(f"params[{info.filename[:-4]!r}]: holds Python objects (dtype "
+            raise _Refused(f"{label}: holds Python objects (dtype "
                            f"{dtype}), which are never loaded; expected a numeric array")
         if shape_wanted is not None and (dtype.kind not in "biuf" or dtype.itemsize > 8):
             kind = {"c": "complex ", "U": "string ", "S": "bytes ", "V": "structured "}.get(
                 dtype.kind, "")
-            raise _Refused(f"params[{info.filename[:-4]!r}]: expected a real array (float16, "
+            raise _Refused(f"{label}: expected a real array (float16, "
                            f"float32 or float64; masks and signs may be bool or integer), got "
                            f"{kind}dtype {dtype}")
         if shape_wanted is not None and tuple(shape) != tuple(shape_wanted):
-            raise _Refused(f"params[{info.filename[:-4]!r}]: expected shape {tuple(shape_wanted)} "
+            raise _Refused(f"{label}: expected shape {tuple(shape_wanted)} "
                            f"for this network, got {tuple(shape)}")
         count = math.prod(shape)
         nbytes = count * dtype.itemsize
@@ -211,13 +214,14 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int
             raise ValueError(f"header says {shape} {dtype} ({nbytes} bytes) but the member "
                              f"holds {info.file_size - f.tell()} bytes of data")
         if nbytes > max_bytes:
-            raise _Refused(f"params[{info.filename[:-4]!r}]: {nbytes} bytes of dtype {dtype}, "
+            raise _Refused(f"{label}: {nbytes} bytes of dtype {dtype}, "
                            f"more than the {max_bytes} expected; expected a real numeric array")
-        data = _read_exactly(f, nbytes)
-        if len(data) != nbytes or f.read(1):
+        data = _read_into(f, nbytes)
+        if data.size != nbytes or f.read(1):
             raise ValueError("data length does not match its header")
-    a = np.frombuffer(data, dtype=dtype, count=count)
-    return a.reshape(shape, order="F" if fortran else "C")
+    if dtype.itemsize == 0:
+        return np.zeros(shape, dtype=dtype)
+    return data.view(dtype).reshape(shape, order="F" if fortran else "C")
 
 
 def read_npz(path, what: str, limits=None) -> dict[str, np.ndarray]:
