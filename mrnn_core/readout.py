@@ -153,19 +153,20 @@ def init_readout(spec: NetworkSpec, readout: ReadoutSpec, rng) -> dict:
 
 
 def check_readout_params(spec: NetworkSpec, readout: ReadoutSpec, W, b=None) -> dict:
-    """``{"W": [O, n], "b": [O]}`` as float64 copies, after checking the shapes.
+    """``{"W": [O, n], "b": [O]}`` as float64 copies, after checking that they are
+    real and finite and of the right shapes.
 
     ``b`` may be ``None`` (zero) for a readout without bias; a readout without
     bias rejects a nonzero ``b``, which it could not represent.
     """
     n = readout_units(spec, readout).size
     O = readout.out_features
-    W = np.array(W, dtype=np.float64)
+    W = _real_finite("readout W", W)
     if W.shape != (O, n):
         raise MRNNConfigError(
             f"readout W: expected shape {(O, n)} (out_features, units read from "
             f"{readout.regions!r}), got {W.shape}")
-    b = np.zeros(O) if b is None else np.array(b, dtype=np.float64)
+    b = np.zeros(O) if b is None else _real_finite("readout b", b)
     if b.shape != (O,):
         raise MRNNConfigError(f"readout b: expected shape {(O,)} (out_features,), got {b.shape}")
     if not readout.bias and np.any(b != 0):
@@ -173,6 +174,23 @@ def check_readout_params(spec: NetworkSpec, readout: ReadoutSpec, W, b=None) -> 
             "readout b: the readout has bias=False, so b must be zero (or None), "
             f"got nonzero entries (max |b| = {np.max(np.abs(b)):.3g})")
     return {"W": W, "b": b}
+
+
+def _real_finite(label: str, value) -> np.ndarray:
+    """``value`` as a float64 copy, refusing complex, string or object arrays and NaN/inf."""
+    try:
+        a = np.asarray(value)
+    except (ValueError, TypeError) as err:
+        raise MRNNConfigError(f"{label}: expected a real numeric array, got a value numpy "
+                              f"cannot read as one ({err})") from None
+    if a.dtype.kind not in "biuf":
+        raise MRNNConfigError(f"{label}: expected a real numeric array, got dtype {a.dtype}")
+    a = np.array(a, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        where = [int(i) for i in np.argwhere(~np.isfinite(a))[0]]
+        raise MRNNConfigError(f"{label}: expected finite values, got {a[tuple(where)]!r} at "
+                              f"index {where}")
+    return a
 
 
 def check_readout_input(hidden_size: int, shape) -> None:

@@ -233,3 +233,19 @@ def test_a_corrupted_checkpoint_loads_as_the_same_network_or_is_rejected(
         for key in keys:
             np.testing.assert_array_equal(np.asarray(loaded.params[key], dtype=np.float64),
                                           ckpt.params[key], err_msg=f"{route}: {key}")
+
+
+def test_readout_weights_are_real_and_finite_on_every_route(base):
+    """add_to_checkpoint / from_params go through check_readout_params: the same rules."""
+    from mrnn_core.readout import check_readout_params
+
+    readout = mc.ReadoutSpec(("a",), out_features=2)
+    W = np.ones((2, 4))
+    W[1, 2] = np.nan
+    with pytest.raises(mc.MRNNConfigError, match=r"readout W: expected finite values, got "
+                                                 r"np.float64\(nan\) at index \[1, 2\]"):
+        checkpoint_with_readout(base, readout, W, np.zeros(2))
+    with pytest.raises(mc.MRNNConfigError, match=r"readout b: expected a real numeric array, "
+                                                 r"got dtype complex128"):
+        check_readout_params(SPEC, readout, np.ones((2, 4)), np.zeros(2, dtype=complex))
+    assert check_readout_params(SPEC, readout, np.ones((2, 4), dtype=int))["W"].dtype == np.float64
