@@ -3,13 +3,20 @@ copies anything: a refused state_dict raises MRNNStateDictError (an
 MRNNConfigError and a RuntimeError) naming the key, and the model is left
 exactly as it was. mRNNTorch's state_dicts keep loading strictly."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from torch import nn
 
 import mrnn_core as mc
+from mrnn_core.testing import corrupted_checkpoints, network_specs
 from mrnn_torch import mRNN
+
+STATE_KEYS = ("W_rec", "W_inp", "W_rec_mask", "W_rec_sign_matrix", "W_inp_mask", "W_inp_sign_matrix")
 
 
 def build():
@@ -188,3 +195,29 @@ def test_loading_into_an_unfinalised_model_says_so():
                        match=r"Unexpected key\(s\) 'W_rec', 'W_inp', .*; this model's recurrent and "
                              r"input connectivity is not finalised yet"):
         model.load_state_dict(saved)
+
+
+@given(network_specs(beyond_mrnntorch=True), st.integers(0, 2**32 - 1), st.data())
+def test_load_state_dict_and_checkpoint_refuse_the_same_arrays(spec, seed, data):
+    """One array of W_rec, W_inp, their masks or sign matrices corrupted: the
+    state_dict route refuses it exactly when the checkpoint route does, and a
+    refused load leaves the model as it was."""
+    ckpt = mc.Checkpoint.initialise(spec, mc.Dynamics(), seed=seed)
+    params, message = data.draw(corrupted_checkpoints(ckpt))
+    changed = [k for k in STATE_KEYS if k not in params
+               or (params[k].dtype, params[k].shape, params[k].tobytes())
+               != (ckpt.params[k].dtype, ckpt.params[k].shape, ckpt.params[k].tobytes())]
+    assume(len(changed) == 1 and changed[0] in params and params[changed[0]].dtype.kind != "U")
+    key = changed[0]
+    try:
+        mc.Checkpoint(spec, ckpt.dynamics, params)
+        accepted = True
+    except mc.MRNNConfigError:
+        accepted = False
+    model = mRNN.from_checkpoint(ckpt, device="cpu", dtype=torch.float64)
+    state = {**snapshot(model), key: torch.tensor(params[key])}
+    if accepted:
+        model.load_state_dict(state)
+        assert torch.equal(getattr(model, key), torch.tensor(params[key], dtype=torch.float64))
+    else:
+        refused(model, state, re.escape(f"state_dict['{key}']"))
