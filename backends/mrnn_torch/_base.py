@@ -869,11 +869,10 @@ class mRNNBase(RegionHelpers, nn.Module):
         With ``strict`` True, unknown keys and missing ones (except the
         per-region parameters mRNNTorch never saved) are refused too; ``None``
         (strictness unknown: loaded as part of a larger module) leaves key
-        checks to torch. Every
-        given array must be real, finite and of this network's shape; masks
-        and sign matrices (given, or the model's where ``strict=False`` leaves
-        them out) must be what the spec implies; ``log_tau_<region>`` must
-        give finite time constants > 0.
+        checks to torch. Every given array must be real, finite and of this
+        network's shape; masks and sign matrices (given, or the model's where
+        ``strict=False`` leaves them out) must be what the spec implies;
+        ``log_tau_<region>`` must give finite time constants > 0.
         """
         def label(key):
             return f"load_state_dict: state_dict[{prefix + key!r}]"
