@@ -21,7 +21,7 @@ from .connectivity import (Connectivity, Streams, build_connectivity,
 from .dynamics import Dynamics
 from .errors import MRNNConfigError, MRNNFileError
 from .files import atomic_write, read_npz
-from .init import PARAM_NAMES, initial_params
+from .init import initial_params
 from .readout import ReadoutSpec, check_checkpoint_readout
 from .spec import NetworkSpec
 from .validate import check_params, expected_shapes, known_keys
