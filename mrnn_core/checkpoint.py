@@ -87,8 +87,10 @@ class Checkpoint:
         checked = check_params(self.spec, params, self.readout)
         params = {}
         for key, a in checked.items():
-            # bool/integer masks and signs become float64 (exact), as every backend holds them
-            a = np.array(a, dtype=np.float64 if a.dtype.kind in "biu" else None)
+            # bool/integer masks and signs become float64 (exact), as every backend
+            # holds them; big-endian arrays (from another machine) native order
+            dtype = np.float64 if a.dtype.kind in "biu" else a.dtype.newbyteorder("=")
+            a = np.array(a, dtype=dtype)
             a.setflags(write=False)
             params[key] = a
         object.__setattr__(self, "params", MappingProxyType(params))

@@ -39,7 +39,6 @@ OPTIONAL_NAMES = ("log_tau",)
 """Arrays a checkpoint may hold besides :data:`PARAM_NAMES`: ``log_tau`` ``[H]``
 (the trained parameter of learnable time constants)."""
 STRUCTURE_NAMES = ("W_rec_mask", "W_rec_sign_matrix", "W_inp_mask", "W_inp_sign_matrix")
-FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 
 def known_keys(readout: ReadoutSpec | None = None) -> tuple[str, ...]:
@@ -82,12 +81,13 @@ def check_array(label: str, value, shape: tuple | None = None, structure: bool =
     except (ValueError, TypeError) as err:
         raise MRNNConfigError(f"{label}: expected a numeric array, got a value numpy cannot "
                               f"read as one ({err})") from None
+    is_float = a.dtype.kind == "f" and a.dtype.itemsize in (2, 4, 8)  # either byte order
     if structure:
-        if a.dtype.kind not in "biuf" or (a.dtype.kind == "f" and a.dtype not in FLOAT_DTYPES):
+        if a.dtype.kind not in "biu" and not is_float:
             raise MRNNConfigError(
                 f"{label}: expected a real array (bool, integer, float16, float32 or float64), "
                 f"got {_describe_dtype(a).strip()}")
-    elif a.dtype not in FLOAT_DTYPES:
+    elif not is_float:
         raise MRNNConfigError(
             f"{label}: expected a real floating-point array (float16, float32 or float64), "
             f"got {_describe_dtype(a).strip()}")

@@ -249,3 +249,10 @@ def test_readout_weights_are_real_and_finite_on_every_route(base):
                                                  r"got dtype complex128"):
         check_readout_params(SPEC, readout, np.ones((2, 4)), np.zeros(2, dtype=complex))
     assert check_readout_params(SPEC, readout, np.ones((2, 4), dtype=int))["W"].dtype == np.float64
+
+
+def test_big_endian_arrays_load_in_native_byte_order(base):
+    """A file written on a big-endian machine: same values, native order (torch needs it)."""
+    ckpt = rebuilt(base, W_rec=base.params["W_rec"].astype(">f8"))
+    assert ckpt.params["W_rec"].dtype == np.dtype("=f8")
+    np.testing.assert_array_equal(ckpt.params["W_rec"], base.params["W_rec"])
