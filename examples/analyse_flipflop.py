@@ -32,6 +32,7 @@ import numpy as np
 
 import mrnn_core
 from mrnn_core.analysis import grid_limits, pca_plane, project
+from mrnn_core.readout import checkpoint_with_readout
 
 HERE = Path(__file__).resolve().parent
 HIDDEN = 64
@@ -49,8 +50,8 @@ def flipflop_spec(hidden: int = HIDDEN) -> mrnn_core.NetworkSpec:
 def train(steps: int, seed: int, hidden: int = HIDDEN) -> mrnn_core.Checkpoint:
     """Train a leaky tanh network (tau = 50 ms, no Dale's law) and a linear readout.
 
-    **Returns:** its checkpoint; the readout is kept as the extra arrays
-    ``readout_weight`` ``[3, H]`` and ``readout_bias`` ``[3]``.
+    **Returns:** its checkpoint, holding the readout (of every unit) as
+    ``readout_W`` ``[3, H]`` and ``readout_b`` ``[3]``.
     """
     import jax
     import jax.numpy as jnp
@@ -89,8 +90,12 @@ def train(steps: int, seed: int, hidden: int = HIDDEN) -> mrnn_core.Checkpoint:
         losses.append(float(loss))
     print(f"trained {steps} steps: loss {np.mean(losses[:50]):.3f} (first 50) -> "
           f"{np.mean(losses[-50:]):.3f} (last 50)")
-    params = {**model.to_checkpoint().params, **{k: np.asarray(v) for k, v in learned.items()}}
-    return mrnn_core.Checkpoint(model.spec, dynamics, params)
+    params = {**model.to_checkpoint().params, "W_rec": np.asarray(learned["W_rec"]),
+              "W_inp": np.asarray(learned["W_inp"])}
+    readout = mrnn_core.ReadoutSpec(model.spec.recurrent_names, out_features=3)
+    return checkpoint_with_readout(mrnn_core.Checkpoint(model.spec, dynamics, params), readout,
+                                   np.asarray(learned["readout_weight"]),
+                                   np.asarray(learned["readout_bias"]))
 
 
 def visited_states(ckpt: mrnn_core.Checkpoint, seed: int):
@@ -114,7 +119,7 @@ def describe(fps, ckpt: mrnn_core.Checkpoint) -> None:
     stable = fps.subset(fps.stable_discrete)
     print(f"{len(fps)} fixed points: {len(stable)} stable, {len(fps) - len(stable)} unstable, "
           f"{int(np.sum(fps.is_outlier))} outliers")
-    readout = "readout_weight" in ckpt.params
+    readout = ckpt.readout is not None and ckpt.readout.out_features == 3
     rates = stable.points if fps.space == "h" else \
         mrnn_core.reference.activation_function(ckpt.dynamics.activation)(stable.points)
     header = "  readout pattern" if readout else ""
@@ -122,11 +127,11 @@ def describe(fps, ckpt: mrnn_core.Checkpoint) -> None:
     for k in range(len(stable)):
         line = f"{k:>12} {np.abs(stable.eigenvalues[k, 0]):>13.4f} {stable.counts[k]:>9}"
         if readout:
-            out = ckpt.params["readout_weight"] @ rates[k] + ckpt.params["readout_bias"]
+            out = ckpt.params["readout_W"] @ rates[k] + ckpt.params["readout_b"]
             line += "  " + " ".join(f"{v:+.2f}" for v in out)
         print(line)
     if readout and len(stable):
-        out = rates @ ckpt.params["readout_weight"].T + ckpt.params["readout_bias"]
+        out = rates @ ckpt.params["readout_W"].T + ckpt.params["readout_b"]
         patterns = {tuple(np.sign(o).astype(int)) for o in out}
         print(f"{len(patterns)} distinct sign patterns among the stable points' readouts")
 

@@ -18,7 +18,7 @@ network gets to about 0.01. A progress bar shows the loss as it trains; the
 loss curve and the trained connectivity (``W_rec`` and ``W_inp``, regions
 and signs marked) are written to ``<out>/torch_flipflop_loss.png`` and
 ``<out>/torch_flipflop_connectivity.png``. With ``--save`` the model, its
-readout included (``readout_weight``, ``readout_bias``), is saved as an
+readout included (``readout_W``, ``readout_b``), is saved as an
 mrnn checkpoint, which ``examples/torch_to_jax.py`` moves to JAX and
 ``examples/analyse_flipflop.py`` analyses.
 """
@@ -35,6 +35,7 @@ from torch import nn
 import mrnn_core
 from mrnn_core.analysis import Progress
 from mrnn_core.plotting import plot_connectivity, plot_loss
+from mrnn_core.readout import checkpoint_with_readout
 from mrnn_torch import mRNN
 
 HERE = Path(__file__).resolve().parent
@@ -67,9 +68,10 @@ class FlipFlopNet(nn.Module):
     def to_checkpoint(self) -> mrnn_core.Checkpoint:
         """The mRNN's checkpoint with the readout's arrays added (float64 numpy)."""
         ckpt = self.mrnn.to_checkpoint()
-        readout = {f"readout_{k}": v.detach().to("cpu", torch.float64).numpy()
-                   for k, v in self.readout.state_dict().items()}
-        return mrnn_core.Checkpoint(ckpt.spec, ckpt.dynamics, {**ckpt.params, **readout})
+        as_numpy = lambda t: t.detach().to("cpu", torch.float64).numpy()  # noqa: E731
+        readout = mrnn_core.ReadoutSpec(ckpt.spec.recurrent_names, out_features=3)
+        return checkpoint_with_readout(ckpt, readout, as_numpy(self.readout.weight),
+                                       as_numpy(self.readout.bias))
 
 
 def trials(batch: int, steps: int, seed: int, device):

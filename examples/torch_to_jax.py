@@ -6,7 +6,7 @@
 
 A model travels between backends as a :class:`mrnn_core.Checkpoint`: the
 spec, the dynamics and float64 numpy copies of every array (here with the
-flip-flop readout as two extra arrays). This script
+flip-flop readout, ``readout_W`` and ``readout_b``). This script
 
 1. trains the flip-flop network of ``examples/torch_flipflop.py`` for
    ``--steps`` steps, its figures going to ``--out`` (or loads ``--checkpoint``);
@@ -40,7 +40,7 @@ def torch_outputs(ckpt: mrnn_core.Checkpoint, inputs: np.ndarray):
     with torch.no_grad():
         _, hs = model(torch.from_numpy(inputs), x0, h0)
     hs = hs.numpy()
-    return hs, hs @ ckpt.params["readout_weight"].T + ckpt.params["readout_bias"]
+    return hs, hs @ ckpt.params["readout_W"].T + ckpt.params["readout_b"]
 
 
 def jax_outputs(ckpt: mrnn_core.Checkpoint, inputs: np.ndarray):
@@ -52,7 +52,7 @@ def jax_outputs(ckpt: mrnn_core.Checkpoint, inputs: np.ndarray):
     model = mrnn_jax.mRNN.from_checkpoint(ckpt)
     x0, h0 = model.batched_initial_condition(inputs.shape[0])
     _, hs = model(jnp.asarray(inputs), x0, h0)
-    readout = hs @ jnp.asarray(ckpt.params["readout_weight"]).T + ckpt.params["readout_bias"]
+    readout = hs @ jnp.asarray(ckpt.params["readout_W"]).T + ckpt.params["readout_b"]
     return np.asarray(hs), np.asarray(readout), model
 
 
@@ -81,7 +81,7 @@ def main(argv=None) -> None:
         ckpt = train_in_torch(["--steps", str(args.steps), "--batch", str(args.batch),
                                "--length", str(args.length), "--seed", str(args.seed),
                                "--device", "cpu", "--out", args.out])
-    missing = {"readout_weight", "readout_bias"} - set(ckpt.params)
+    missing = {"readout_W", "readout_b"} - set(ckpt.params)
     if missing or ckpt.dynamics.kind != "leaky":
         raise mrnn_core.MRNNConfigError(
             f"checkpoint: expected a leaky network with a readout, as torch_flipflop.py --save "

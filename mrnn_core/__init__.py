@@ -27,6 +27,8 @@ from .dynamics import Dynamics as Dynamics
 from .dynamics import check_activation as check_activation
 from .dynamics import uniform_alpha as uniform_alpha
 from .errors import MRNNConfigError as MRNNConfigError
+from .errors import MRNNFileError as MRNNFileError
+from .errors import MRNNStateDictError as MRNNStateDictError
 from .init import PARAM_NAMES as PARAM_NAMES
 from .init import balance_ei as balance_ei
 from .init import effective_weight as effective_weight

@@ -1,7 +1,9 @@
 """A whole model as plain data, saved to one ``.npz`` file.
 
 This is how a model travels between backends: torch -> Checkpoint -> JAX and
-back is lossless because parameters are plain named numpy arrays.
+back is lossless because parameters are plain named numpy arrays. Every
+route in (``Checkpoint(...)``, :meth:`Checkpoint.load`, both backends'
+``from_checkpoint``) goes through :func:`mrnn_core.validate.check_params`.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from .config import parse_json, spec_from_dict, spec_to_dict
 from .connectivity import (Connectivity, Streams, build_connectivity,
                            connectivity_from_arrays, unit_tau)
 from .dynamics import Dynamics, check_alpha
-from .errors import MRNNConfigError
-from .files import atomic_write
-from .init import PARAM_NAMES, initial_params
+from .errors import MRNNConfigError, MRNNFileError
+from .files import atomic_write, read_npz
+from .init import initial_params
 from .readout import ReadoutSpec, check_checkpoint_readout
 from .spec import NetworkSpec
+from .validate import check_params, expected_shapes, known_keys
 
 FORMAT_VERSION = 2
 """Version of the file layout. 2 added per-unit ``tau`` (and a learned
@@ -29,13 +32,6 @@ FORMAT_VERSION = 2
 still load (their ``tau`` comes from the spec and dynamics)."""
 _META_KEYS = ("__format_version__", "__spec__", "__dynamics__")
 _READOUT_META = "__readout__"  # present only when the checkpoint holds a readout
-
-
-def _expected_shapes(spec: NetworkSpec) -> dict[str, tuple[int, ...]]:
-    H, I = spec.hidden_size, spec.input_size
-    return {"W_rec": (H, H), "W_rec_mask": (H, H), "W_rec_sign_matrix": (H, H),
-            "W_inp": (H, I), "W_inp_mask": (H, I), "W_inp_sign_matrix": (H, I),
-            "base_firing": (H,), "init": (H,), "tau": (H,)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,9 +44,15 @@ class Checkpoint:
     - `dynamics`: the :class:`Dynamics` settings.
     - `params`: a read-only mapping of named numpy arrays; it must hold
       :data:`PARAM_NAMES` (``W_rec`` ``[H, H]``, ``W_inp`` ``[H, I]``, their
-      masks and sign matrices, ``base_firing``, ``init`` and ``tau`` ``[H]``)
-      and may hold more. A missing ``tau`` (older files) is filled from the
-      spec and dynamics.
+      masks and sign matrices, ``base_firing``, ``init`` and ``tau`` ``[H]``),
+      may hold ``log_tau`` ``[H]`` (learned time constants) and nothing else
+      (an unknown array is an error naming it). A missing ``tau`` (older
+      files) is filled from the spec and dynamics. The arrays are checked as
+      :mod:`mrnn_core.validate` describes (finite, real, masks and signs as
+      the spec implies, ``tau > 0``): a bad one raises
+      :class:`MRNNConfigError` naming it. Masks and sign matrices given as
+      bool or integer arrays are stored as float64; other arrays keep their
+      dtype.
     - `readout`: a :class:`mrnn_core.readout.ReadoutSpec` or ``None``; when
       set, `params` holds its ``readout_W`` ``[O, n]`` and ``readout_b`` ``[O]``.
     """
@@ -65,32 +67,32 @@ class Checkpoint:
             raise MRNNConfigError(f"Checkpoint.spec: expected a NetworkSpec, got {type(self.spec).__name__}")
         if not isinstance(self.dynamics, Dynamics):
             raise MRNNConfigError(f"Checkpoint.dynamics: expected a Dynamics, got {type(self.dynamics).__name__}")
+        if not hasattr(self.params, "items"):
+            raise MRNNConfigError(
+                f"Checkpoint.params: expected a mapping of names to arrays, got "
+                f"{type(self.params).__name__}")
         params = {}
         for key, value in dict(self.params).items():
-            if key.startswith("__"):
-                raise MRNNConfigError(f"Checkpoint.params: key {key!r} is reserved (starts with '__')")
-            a = np.array(value)
-            a.setflags(write=False)
-            params[key] = a
+            if not isinstance(key, str) or key.startswith("__"):
+                raise MRNNConfigError(
+                    f"Checkpoint.params: key {key!r} is not a valid array name (a string not "
+                    f"starting with '__'); expected only {', '.join(known_keys(self.readout))}")
+            params[key] = value
         if "tau" not in params:
             # Files and mappings from before per-region tau: the spec and
             # dynamics say what every unit's time constant is.
             params["tau"] = unit_tau(self.spec, self.dynamics)
-            params["tau"].setflags(write=False)
-        missing = [k for k in PARAM_NAMES if k not in params]
-        if missing:
-            raise MRNNConfigError(
-                f"Checkpoint.params: missing {', '.join(map(repr, missing))}; "
-                f"expected at least {', '.join(PARAM_NAMES)}"
-            )
-        for key, shape in _expected_shapes(self.spec).items():
-            if params[key].shape != shape:
-                raise MRNNConfigError(
-                    f"Checkpoint.params[{key!r}]: expected shape {shape} for this network, "
-                    f"got {params[key].shape}"
-                )
         if self.readout is not None:
             check_checkpoint_readout(self.spec, self.readout, params)
+        checked = check_params(self.spec, params, self.readout)
+        params = {}
+        for key, a in checked.items():
+            # bool/integer masks and signs become float64 (exact), as every backend
+            # holds them; big-endian arrays (from another machine) native order
+            dtype = np.float64 if a.dtype.kind in "biu" else a.dtype.newbyteorder("=")
+            a = np.array(a, dtype=dtype)
+            a.setflags(write=False)
+            params[key] = a
         object.__setattr__(self, "params", MappingProxyType(params))
 
     @classmethod
@@ -129,34 +131,94 @@ class Checkpoint:
 
     @classmethod
     def load(cls, path) -> Checkpoint:
-        """Read a file written by :meth:`save`; arrays come back bit-identical."""
+        """Read a file written by :meth:`save`; arrays come back bit-identical.
+
+        The file must be a regular file (a FIFO, device or directory is
+        refused before it is read); each array's size is bounded by what the
+        embedded spec implies, and the arrays are validated like
+        ``Checkpoint(...)``. **Raises** :class:`mrnn_core.MRNNFileError`
+        (a :class:`MRNNConfigError`) naming the file and what is wrong.
+        """
         path = os.fspath(path)
+        what = "checkpoint file"
+        found = {}
+
+        def limits(meta):
+            found.update(_read_meta(path, meta))
+            shapes = expected_shapes(found["spec"], found["readout"])
+            names = known_keys(found["readout"])
+            return {k: shapes[k] for k in names}
+
         try:
-            data = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise MRNNConfigError(f"checkpoint file {path!r} does not exist") from None
-        except (OSError, ValueError) as err:
-            raise MRNNConfigError(f"checkpoint file {path!r} is not an mrnn checkpoint (.npz): {err}") from None
-        with data:
-            missing = [k for k in _META_KEYS if k not in data.files]
-            if missing:
-                raise MRNNConfigError(
-                    f"checkpoint file {path!r}: missing {', '.join(missing)}; "
-                    f"expected a file written by Checkpoint.save"
-                )
-            version = int(data["__format_version__"])
-            if version > FORMAT_VERSION:
-                raise MRNNConfigError(
-                    f"checkpoint file {path!r}: format version {version} is newer than "
-                    f"this mrnn reads (expected <= {FORMAT_VERSION}); upgrade mrnn"
-                )
-            spec = spec_from_dict(parse_json(str(data["__spec__"]), f"{path}[spec]"),
-                                  source=f"{path}[spec]")
-            dynamics = Dynamics.from_dict(parse_json(str(data["__dynamics__"]),
-                                                     f"{path}[dynamics]"))
-            readout = None
-            if _READOUT_META in data.files:
-                readout = ReadoutSpec.from_dict(parse_json(str(data[_READOUT_META]),
-                                                           f"{path}[readout]"))
-            params = {k: data[k] for k in data.files if k not in _META_KEYS + (_READOUT_META,)}
-        return cls(spec, dynamics, params, readout)
+            arrays = read_npz(path, what, limits)
+            params = {k: v for k, v in arrays.items() if not k.startswith("__")}
+            return cls(found["spec"], found["dynamics"], params, found["readout"])
+        except MRNNFileError:
+            raise
+        except MRNNConfigError as err:
+            raise MRNNFileError(f"{what} {path!r}: {err}") from None
+
+
+def _read_meta(path: str, meta: dict) -> dict:
+    """The spec, dynamics and readout of a checkpoint file's ``__`` members."""
+    where = f"checkpoint file {path!r}"
+    unknown = [k for k in meta if k not in _META_KEYS + (_READOUT_META,)]
+    if unknown:
+        raise MRNNFileError(f"{where}: unknown member(s) {', '.join(map(repr, unknown))}; "
+                            f"expected {', '.join(_META_KEYS)} and optionally {_READOUT_META}")
+    missing = [k for k in _META_KEYS if k not in meta]
+    if missing:
+        raise MRNNFileError(f"{where}: missing {', '.join(missing)}; expected a file written "
+                            f"by Checkpoint.save")
+    version = meta["__format_version__"]
+    if version.shape != () or version.dtype.kind not in "iu":
+        raise MRNNFileError(f"{where}: format version {_show(version)}: expected an integer "
+                            f"from 1 to {FORMAT_VERSION}")
+    if int(version) > FORMAT_VERSION:
+        raise MRNNFileError(f"{where}: format version {int(version)} is newer than this mrnn "
+                            f"reads (expected <= {FORMAT_VERSION}); upgrade mrnn")
+    if int(version) < 1:
+        raise MRNNFileError(f"{where}: format version {int(version)}: expected an integer "
+                            f"from 1 to {FORMAT_VERSION}")
+    out = {}
+    for key, label in (("__spec__", "spec"), ("__dynamics__", "dynamics"), (_READOUT_META, "readout")):
+        if key not in meta:
+            out[label] = None
+            continue
+        a = meta[key]
+        if a.shape != () or a.dtype.kind != "U":
+            raise MRNNFileError(f"{where}: {key} must be one JSON string, got {_show(a)}")
+        try:
+            d = parse_json(str(a), f"{path}[{label}]", label=key)
+        except MRNNConfigError as err:
+            raise MRNNFileError(f"{where}: {err}") from None
+        if not isinstance(d, dict):
+            raise MRNNFileError(f"{where}: {key} must be a JSON object, got {type(d).__name__}")
+        try:
+            if label == "spec":
+                out[label] = spec_from_dict(d, source=f"{path}[spec]")
+            elif label == "dynamics":
+                out[label] = Dynamics.from_dict(d)
+            else:
+                out[label] = ReadoutSpec.from_dict(d)
+        except MRNNConfigError as err:
+            raise MRNNFileError(f"{where}: {key}: {err}") from None
+        except (TypeError, KeyError, AttributeError) as err:
+            raise MRNNFileError(f"{where}: {key} does not describe a {label}: {err}") from None
+    return out
+
+
+def _show(a: np.ndarray) -> str:
+    text = repr(a.tolist()) if a.size <= 4 else f"an array of shape {a.shape}"
+    return f"{text} (dtype {a.dtype})"
+
+
+def check_is_checkpoint(value, call: str) -> None:
+    """Reject anything but a :class:`Checkpoint`; a path gets a pointer to :meth:`Checkpoint.load`."""
+    if isinstance(value, Checkpoint):
+        return
+    if isinstance(value, (str, bytes, os.PathLike)):
+        raise MRNNConfigError(
+            f"{call}: got the path {os.fsdecode(value)!r}, expected a mrnn_core.Checkpoint; "
+            f"read the file first: {call}(mrnn_core.Checkpoint.load(path))")
+    raise MRNNConfigError(f"{call}: expected a mrnn_core.Checkpoint, got {type(value).__name__}")

@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping
 
 from .errors import MRNNConfigError, closest
-from .files import atomic_write
+from .files import atomic_write, read_text
 from .spec import ConnectionSpec, InputRegionSpec, NetworkSpec, RecurrentRegionSpec, ei_area_regions
 
 SECTIONS = ("recurrent_regions", "input_regions", "recurrent_connections", "input_connections")
@@ -218,16 +218,7 @@ def load_config(source) -> NetworkSpec:
         return spec_from_dict(source)
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except FileNotFoundError:
-            raise MRNNConfigError(f"config file {path!r} does not exist") from None
-        except UnicodeDecodeError as err:
-            raise MRNNConfigError(
-                f"config file {path!r} is not valid JSON: expected UTF-8 text, got byte "
-                f"{err.object[err.start:err.start + 1]!r} at offset {err.start}"
-            ) from None
+        text = read_text(path, "config file")  # regular files only, bounded
         config = parse_json(text, source=path, label=f"config file {path!r}")
         return spec_from_dict(config, source=path)
     raise MRNNConfigError(

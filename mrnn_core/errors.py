@@ -14,6 +14,29 @@ class MRNNConfigError(ValueError):
     """
 
 
+class MRNNFileError(MRNNConfigError):
+    """A file cannot be read as what it claims to be.
+
+    Raised by :meth:`mrnn_core.Checkpoint.load` for a missing, unreadable,
+    non-regular, empty, truncated or corrupt file, a file of another kind
+    (not an ``.npz``, a bare ``.npy``), an unknown format version, invalid
+    embedded JSON, missing or unknown members, and for arrays that break the
+    rules every checkpoint is held to. The message starts with the file's
+    path and says what is wrong. It subclasses :class:`MRNNConfigError`, so
+    ``except MRNNConfigError`` (or ``ValueError``) catches it too.
+    """
+
+
+class MRNNStateDictError(MRNNConfigError, RuntimeError):
+    """A torch ``state_dict`` the model refuses (raised by ``load_state_dict``
+    before anything is copied, so the model is left as it was).
+
+    It is also a ``RuntimeError``, the type torch's own ``load_state_dict``
+    raises, so code written for torch (or mRNNTorch) that catches that keeps
+    working.
+    """
+
+
 def closest(name: str, valid: Iterable[str]) -> str:
     """A ``" (did you mean 'x'?)"`` hint for a misspelt ``name``, or ``""``."""
     match = difflib.get_close_matches(str(name), list(valid), n=1, cutoff=0.5)

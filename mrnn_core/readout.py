@@ -153,19 +153,20 @@ def init_readout(spec: NetworkSpec, readout: ReadoutSpec, rng) -> dict:
 
 
 def check_readout_params(spec: NetworkSpec, readout: ReadoutSpec, W, b=None) -> dict:
-    """``{"W": [O, n], "b": [O]}`` as float64 copies, after checking the shapes.
+    """``{"W": [O, n], "b": [O]}`` as float64 copies, after checking that they are
+    real and finite and of the right shapes.
 
     ``b`` may be ``None`` (zero) for a readout without bias; a readout without
     bias rejects a nonzero ``b``, which it could not represent.
     """
     n = readout_units(spec, readout).size
     O = readout.out_features
-    W = np.array(W, dtype=np.float64)
+    W = _real_finite("readout W", W)
     if W.shape != (O, n):
         raise MRNNConfigError(
             f"readout W: expected shape {(O, n)} (out_features, units read from "
             f"{readout.regions!r}), got {W.shape}")
-    b = np.zeros(O) if b is None else np.array(b, dtype=np.float64)
+    b = np.zeros(O) if b is None else _real_finite("readout b", b)
     if b.shape != (O,):
         raise MRNNConfigError(f"readout b: expected shape {(O,)} (out_features,), got {b.shape}")
     if not readout.bias and np.any(b != 0):
@@ -173,6 +174,23 @@ def check_readout_params(spec: NetworkSpec, readout: ReadoutSpec, W, b=None) -> 
             "readout b: the readout has bias=False, so b must be zero (or None), "
             f"got nonzero entries (max |b| = {np.max(np.abs(b)):.3g})")
     return {"W": W, "b": b}
+
+
+def _real_finite(label: str, value) -> np.ndarray:
+    """``value`` as a float64 copy, refusing complex, string or object arrays and NaN/inf."""
+    try:
+        a = np.asarray(value)
+    except (ValueError, TypeError) as err:
+        raise MRNNConfigError(f"{label}: expected a real numeric array, got a value numpy "
+                              f"cannot read as one ({err})") from None
+    if a.dtype.kind not in "biuf":
+        raise MRNNConfigError(f"{label}: expected a real numeric array, got dtype {a.dtype}")
+    a = np.array(a, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        where = [int(i) for i in np.argwhere(~np.isfinite(a))[0]]
+        raise MRNNConfigError(f"{label}: expected finite values, got {a[tuple(where)]!r} at "
+                              f"index {where}")
+    return a
 
 
 def check_readout_input(hidden_size: int, shape) -> None:
@@ -203,23 +221,26 @@ def describe_readout(readout: ReadoutSpec, in_units: int) -> str:
     return text + (", dale=True" if readout.dale else "") + ("" if readout.bias else ", bias=False")
 
 
-def check_checkpoint_readout(spec: NetworkSpec, readout, params: Mapping) -> None:
+def check_checkpoint_readout(spec: NetworkSpec, readout, params: Mapping | None = None) -> None:
     """What :class:`mrnn_core.Checkpoint` checks of its ``readout`` field: a
-    :class:`ReadoutSpec` whose regions exist, with ``readout_W`` ``[O, n]`` and
-    ``readout_b`` ``[O]`` in ``params``."""
+    :class:`ReadoutSpec` whose regions exist, and (when ``params`` is given)
+    ``readout_W`` ``[O, n]`` and ``readout_b`` ``[O]`` in ``params``. The
+    values are checked with the other arrays by :func:`mrnn_core.validate.check_params`."""
     if not isinstance(readout, ReadoutSpec):
         raise MRNNConfigError(
             f"Checkpoint.readout: expected a ReadoutSpec or None, got {type(readout).__name__}")
     n = readout_units(spec, readout).size
+    if params is None:
+        return
     for key, shape in zip(READOUT_KEYS, ((readout.out_features, n), (readout.out_features,))):
         if key not in params:
             raise MRNNConfigError(
                 f"Checkpoint.params: missing {key!r}, expected shape {shape} since "
                 f"Checkpoint.readout is set")
-        if params[key].shape != shape:
+        if np.shape(params[key]) != shape:
             raise MRNNConfigError(
                 f"Checkpoint.params[{key!r}]: expected shape {shape} for the readout of "
-                f"{readout.regions!r}, got {params[key].shape}")
+                f"{readout.regions!r}, got {np.shape(params[key])}")
 
 
 def checkpoint_with_readout(checkpoint, readout: ReadoutSpec, W, b=None,
@@ -249,7 +270,10 @@ def checkpoint_with_readout(checkpoint, readout: ReadoutSpec, W, b=None,
 
 def checkpoint_readout(checkpoint) -> tuple[ReadoutSpec, dict]:
     """``(readout_spec, {"W", "b"})`` stored in ``checkpoint``; an error if it holds none."""
-    readout = getattr(checkpoint, "readout", None)
+    from .checkpoint import check_is_checkpoint
+
+    check_is_checkpoint(checkpoint, "Readout.from_checkpoint")
+    readout = checkpoint.readout
     if readout is None:
         raise MRNNConfigError(
             "checkpoint: it holds no readout (Checkpoint.readout is None); save one with "

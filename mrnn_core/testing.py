@@ -8,6 +8,8 @@ hypothesis.
 - :func:`dynamics_settings` draws :class:`Dynamics`.
 - :func:`invalid_configs` draws ``(config_dict, message_regex)`` pairs that
   must be rejected.
+- :func:`corrupted_checkpoints` draws a checkpoint's arrays with one of them
+  corrupted, and the message loading them must raise.
 - :func:`register_profiles` registers the ``dev``, ``ci`` and ``thorough``
   settings profiles and loads the one named by ``MRNN_HYPOTHESIS_PROFILE``.
 """
@@ -15,6 +17,7 @@ hypothesis.
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 from hypothesis import HealthCheck, settings
@@ -215,3 +218,103 @@ def invalid_configs():
     mutations = _mutations()
     return st.sampled_from(range(len(mutations))).map(
         lambda i: (mutations[i][0](_base_config()), mutations[i][1]))
+
+
+_EXTRA_NAMES = ("W_out", "readout", "bias", "W_rec_T", "weights", "log_tau_a", "base_firing_a",
+                "optimizer_state", "readout_W", "readout_b")
+
+
+@st.composite
+def corrupted_checkpoints(draw, checkpoint):
+    """Draw ``(params, message_regex)``: ``checkpoint.params`` with one array corrupted.
+
+    The corruption is one of: a wrong value (NaN or inf in a weight, a
+    time constant <= 0, a mask entry that is not 0/1 or is 1 in a block the
+    spec does not connect or disagrees with an explicit ``mask``, a sign
+    that contradicts the source region), a wrong dtype (complex, integer,
+    boolean, string; masks and signs cast losslessly stay valid), a wrong
+    shape, an extra array, or a missing one.
+
+    ``message_regex`` is what the :class:`MRNNConfigError` raised by
+    ``Checkpoint(checkpoint.spec, checkpoint.dynamics, params,
+    checkpoint.readout)`` (or ``Checkpoint.load`` of those arrays) must
+    match, or ``None`` when the change leaves an equivalent network (it must
+    then load with the same ``PARAM_NAMES`` and readout arrays, as float64).
+    """
+    from .validate import STRUCTURE_NAMES, _rules
+
+    params = {k: np.array(v) for k, v in checkpoint.params.items()}
+    keys = sorted(params)
+    kind = draw(st.sampled_from(["value", "value", "dtype", "shape", "extra", "missing"]))
+    if kind == "extra":
+        name = draw(st.sampled_from([n for n in _EXTRA_NAMES if n not in params]))
+        params[name] = draw(arrays((draw(st.integers(0, 3)),)))
+        return params, rf"unknown array\(s\) '{name}'"
+    if kind == "missing":
+        optional = {"log_tau"}
+        if "tau" in params and np.array_equal(params["tau"], _spec_tau(checkpoint)):
+            optional.add("tau")  # filled from the spec: the same time constants
+        key = draw(st.sampled_from(keys))
+        del params[key]
+        return params, None if key in optional else rf"missing '{key}'"
+    key = draw(st.sampled_from(keys))
+    a = params[key]
+    q = re.escape(f"['{key}']")
+    if kind == "shape":
+        choices = [a.shape + (1,), a.shape[:-1] + (a.shape[-1] + 1,) if a.ndim else (2,), ()]
+        if a.ndim == 2 and a.shape[0] != a.shape[1]:
+            choices.append(a.shape[::-1])
+        shape = draw(st.sampled_from([s for s in choices if s != a.shape]))
+        params[key] = np.resize(a, shape) if a.size else np.zeros(shape)
+        return params, q + r": expected shape"
+    if kind == "dtype":
+        structure = key in STRUCTURE_NAMES
+        dtype = draw(st.sampled_from(["complex128", "int64", "bool", "str", "float32"]
+                                     if structure else ["complex128", "int64", "bool", "str"]))
+        params[key] = a.astype(dtype)
+        if not structure or dtype in ("complex128", "str"):
+            return params, q + r": expected a real"
+        if dtype == "bool" and np.any(a < 0):
+            return params, q + r"\[\d+, \d+\] \(block .*\): expected -1"
+        return params, None
+    # a wrong value
+    if a.size == 0:
+        params[key] = a.astype("complex128")
+        return params, q + r": expected a real"
+    index = tuple(int(draw(st.integers(0, n - 1))) for n in a.shape)
+    a = a.astype(float)
+    if key.endswith("_mask"):
+        allowed, fixed, _ = _rules(checkpoint.spec, "rec" if key.startswith("W_rec") else "inp")
+        forbidden = np.argwhere(~allowed & (a == 0))
+        pinned = [(r.start + i, c.start + j) for r, c, block in fixed
+                  for i, j in np.argwhere(np.ones_like(block, dtype=bool))]
+        options = ["number"] + (["forbidden"] if forbidden.size else []) + (["pinned"] if pinned else [])
+        how = draw(st.sampled_from(options))
+        if how == "forbidden":
+            index = tuple(int(i) for i in forbidden[draw(st.integers(0, len(forbidden) - 1))])
+            a[index] = 1.0
+            message = r": expected 0, since the spec does not connect"
+        elif how == "pinned":
+            index = pinned[draw(st.integers(0, len(pinned) - 1))]
+            a[index] = 1.0 - a[index]
+            message = r": expected \d, the value of the connection's explicit mask"
+        else:
+            a[index] = draw(st.sampled_from([2.0, -1.0, 0.5, np.nan]))
+            message = r": expected (finite values|0 or 1)"
+    elif key.endswith("_sign_matrix"):
+        a[index] = draw(st.sampled_from([-a[index] if a[index] else 1.0, 2.0, np.nan]))
+        message = r": expected (finite values|-?\d+ \(mask \* the sign)"
+    elif key == "tau":
+        a[index] = draw(st.sampled_from([0.0, -a[index], np.nan, np.inf]))
+        message = r": expected finite"
+    else:
+        a[index] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+        message = r": expected finite values"
+    params[key] = a
+    return params, q + r".*" + message
+
+
+def _spec_tau(checkpoint):
+    from .connectivity import unit_tau
+
+    return unit_tau(checkpoint.spec, checkpoint.dynamics)

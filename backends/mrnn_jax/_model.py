@@ -26,6 +26,7 @@ import numpy as np
 from mrnn_core import (PARAM_NAMES, Checkpoint, Connectivity, Dynamics, MRNNConfigError,
                        NetworkSpec, connectivity_from_arrays, describe, learnable_masks,
                        load_config, trainable_masks)
+from mrnn_core.checkpoint import check_is_checkpoint
 from mrnn_core.dynamics import check_alpha
 
 from ._activations import get_activation
@@ -164,9 +165,7 @@ class mRNNBase(eqx.Module):
         Called on ``mRNNBase`` it returns the class of the checkpoint's kind.
         In float64 (``jax_enable_x64``) the arrays are bit-identical.
         """
-        if not isinstance(checkpoint, Checkpoint):
-            raise MRNNConfigError(
-                f"checkpoint: expected a mrnn_core.Checkpoint, got {type(checkpoint).__name__}")
+        check_is_checkpoint(checkpoint, f"{cls.__name__}.from_checkpoint")
         kind = checkpoint.dynamics.kind
         target = _CLASSES[kind]
         if cls is not mRNNBase and cls is not target:
@@ -405,8 +404,9 @@ class mRNNBase(eqx.Module):
 
 
 def _assign(self: mRNNBase, ckpt: Checkpoint) -> None:
+    # Every Checkpoint is validated on construction (tau finite and > 0 included).
     tau = np.asarray(ckpt.params["tau"], dtype=np.float64)
-    # finite, > 0 and alpha = dt / tau <= 1 unless allowed (leaky)
+    # alpha = dt / tau <= 1 unless allowed (leaky)
     check_alpha(tau, ckpt.dynamics, where="checkpoint params['tau']", spec=ckpt.spec)
     for name in _ARRAYS:
         object.__setattr__(self, name, jnp.asarray(ckpt.params[name]))

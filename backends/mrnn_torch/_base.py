@@ -18,6 +18,7 @@ from mrnn_core import (
     Checkpoint,
     Dynamics,
     MRNNConfigError,
+    MRNNStateDictError,
     NetworkSpec,
     Streams,
     balance_ei,
@@ -36,6 +37,9 @@ from mrnn_core import (
     unit_tau,
 )
 from mrnn_core.dynamics import check_alpha
+
+from mrnn_core.checkpoint import check_is_checkpoint
+from mrnn_core.validate import check_array, check_structure, expected_shapes
 
 from ._device import resolve_device, resolve_dtype
 from ._functional import effective_weights as _effective_weights
@@ -76,6 +80,29 @@ def _fill_missing_biases(module, state_dict, prefix, *_):
     for keys in (module._bias_keys, module._init_keys, module._tau_keys):
         for key in keys.values():
             state_dict.setdefault(prefix + key, getattr(module, key).detach())
+
+
+def _check_before_load(module, state_dict, prefix, *_):
+    """Validate a state_dict before torch copies any of it (see :meth:`mRNNBase._check_state_dict`).
+
+    torch tells a module's hooks nothing of ``strict``; :meth:`mRNNBase.load_state_dict`
+    records it, so key checks happen when the model itself is loaded."""
+    try:
+        module._check_state_dict(state_dict, prefix, getattr(module, "_loading_strict", None))
+    except MRNNStateDictError:
+        raise
+    except MRNNConfigError as err:
+        raise MRNNStateDictError(str(err)) from None
+
+
+def _as_array(value):
+    """A tensor (any device, bfloat16 included) or array-like as a numpy array, for checking."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach()
+        if value.dtype == torch.bfloat16:
+            value = value.float()
+        return value.cpu().numpy()
+    return value
 
 
 def _resync_after_load(module, incompatible_keys):
@@ -207,6 +234,7 @@ class mRNNBase(RegionHelpers, nn.Module):
         # Fixed time constants [H] that differ from what the spec and dynamics
         # say (a checkpoint's, e.g. learned elsewhere); None: the spec's.
         self.register_buffer("_tau_override", None, persistent=False)
+        self.register_load_state_dict_pre_hook(_check_before_load)
         self.register_load_state_dict_pre_hook(_fill_missing_biases)
         self.register_load_state_dict_post_hook(_resync_after_load)
         self._adopt(spec)
@@ -844,6 +872,94 @@ class mRNNBase(RegionHelpers, nn.Module):
 
     # checkpoints -------------------------------------------------------------
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """torch's ``load_state_dict``, after checking ``state_dict`` as a checkpoint is.
+
+        Every array is checked before any is copied, so a refused state_dict
+        raises :class:`mrnn_core.MRNNStateDictError` (an ``MRNNConfigError``
+        and a ``RuntimeError``) naming the key and leaves the model as it was:
+        the arrays must be real, finite and of this network's shape; masks
+        0/1 and zero where the spec connects nothing (an explicit ``mask``
+        fixes its block); sign matrices ``mask * the source region's sign``;
+        ``log_tau_<region>`` finite time constants > 0. With ``strict``,
+        unknown keys and missing ones are refused too (the per-region
+        parameters mRNNTorch never saved may be missing: they keep their
+        values). When the model is part of a larger module loaded with that
+        module's ``load_state_dict``, the arrays are checked the same way and
+        torch itself reports unknown or missing keys, as it always does.
+        mRNNTorch state_dicts (keys ``W_rec``, ``W_rec_mask``,
+        ``W_rec_sign_matrix``, ``W_inp``, ``W_inp_mask``,
+        ``W_inp_sign_matrix``) load strictly.
+        """
+        self._loading_strict = bool(strict)
+        try:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        finally:
+            del self._loading_strict
+
+    def _check_state_dict(self, state_dict, prefix: str, strict: bool | None) -> None:
+        """Hold a state_dict to the rules of :mod:`mrnn_core.validate` before any copy.
+
+        With ``strict`` True, unknown keys and missing ones (except the
+        per-region parameters mRNNTorch never saved) are refused too; ``None``
+        (strictness unknown: loaded as part of a larger module) leaves key
+        checks to torch. Every given array must be real, finite and of this
+        network's shape; masks and sign matrices (given, or the model's where
+        ``strict=False`` leaves them out) must be what the spec implies;
+        ``log_tau_<region>`` must give finite time constants > 0.
+        """
+        def label(key):
+            return f"load_state_dict: state_dict[{prefix + key!r}]"
+
+        region_keys = {**{k: "base_firing" for k in self._bias_keys.values()},
+                       **{k: "init" for k in self._init_keys.values()},
+                       **{k: "log_tau" for k in self._tau_keys.values()}}
+        own = [k for k, v in (*self._parameters.items(), *self._buffers.items())
+               if v is not None and k not in self._non_persistent_buffers_set]
+        children = {name for name, _ in self.named_children()}
+        given = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        if strict:
+            unexpected = [k for k in given if k not in own and k.split(".")[0] not in children]
+            if unexpected:
+                open_ = [s for s, done in (("recurrent", self.rec_finalized),
+                                           ("input", self.inp_finalized)) if not done]
+                hint = (f"; this model's {' and '.join(open_)} connectivity is not finalised yet"
+                        if open_ else "")
+                raise MRNNStateDictError(
+                    f"load_state_dict: Unexpected key(s) "
+                    f"{', '.join(repr(prefix + k) for k in unexpected)}; expected only "
+                    f"{', '.join(repr(prefix + k) for k in own)}{hint}")
+            missing = [k for k in own if k not in given and k not in region_keys]
+            if missing:
+                raise MRNNStateDictError(
+                    f"load_state_dict: Missing key(s) {', '.join(repr(prefix + k) for k in missing)}"
+                    f" in state_dict (pass strict=False to keep the model's own)")
+        shapes = expected_shapes(self._spec)
+        arrays = {}
+        for key in ("W_rec", "W_inp", *_STRUCTURE):
+            if getattr(self, key) is None:
+                continue
+            value = given.get(key, getattr(self, key))
+            arrays[key] = check_array(label(key), _as_array(value), shapes[key],
+                                      structure=key in _STRUCTURE)
+        check_structure(self._spec, arrays, {k: label(k) for k in _STRUCTURE})
+        rows = _slices(self._spec.recurrent_regions)
+        names = {key: name for keys in (self._bias_keys, self._init_keys, self._tau_keys)
+                 for name, key in keys.items()}
+        for key, what in region_keys.items():
+            if key not in given:
+                continue
+            n = rows[names[key]].stop - rows[names[key]].start
+            a = check_array(label(key), _as_array(given[key]), (n,))
+            if what == "log_tau":
+                with np.errstate(over="ignore", under="ignore"):
+                    tau = np.exp(a.astype(np.float64))
+                bad = np.flatnonzero(~(np.isfinite(tau) & (tau > 0)))
+                if bad.size:
+                    raise MRNNStateDictError(
+                        f"{label(key)}: expected log time constants whose exp is finite and "
+                        f"> 0, got {float(a[bad[0]])!r} at index {int(bad[0])}")
+
     def to_checkpoint(self) -> Checkpoint:
         """The model as a :class:`mrnn_core.Checkpoint`: spec, dynamics and
         float64 numpy copies of every array (``base_firing`` is the current,
@@ -879,10 +995,7 @@ class mRNNBase(RegionHelpers, nn.Module):
         dtype. ``model.to_checkpoint()`` then ``from_checkpoint(..., dtype=the
         model's dtype)`` is bit-identical.
         """
-        if not isinstance(ckpt, Checkpoint):
-            raise MRNNConfigError(
-                f"from_checkpoint: expected a mrnn_core.Checkpoint, got {type(ckpt).__name__}"
-            )
+        check_is_checkpoint(ckpt, f"{cls.__name__}.from_checkpoint")
         if ckpt.dynamics.kind != cls._kind:
             raise MRNNConfigError(
                 f"{cls.__name__}.from_checkpoint: the checkpoint holds a {ckpt.dynamics.kind!r} "

@@ -29,7 +29,7 @@ def test_the_flipflop_example_finds_the_eight_memories(tmp_path):
     ckpt, fps = example.main(["--out", str(tmp_path), "--save", str(saved)])
     stable = fps.subset(fps.stable_discrete)
     assert len(stable) == 8
-    readout = np.tanh(stable.points) @ ckpt.params["readout_weight"].T + ckpt.params["readout_bias"]
+    readout = np.tanh(stable.points) @ ckpt.params["readout_W"].T + ckpt.params["readout_b"]
     assert len({tuple(np.sign(r)) for r in readout}) == 8
     assert np.all(np.abs(readout) > 0.5)
     assert (tmp_path / "flipflop_flow.png").stat().st_size > 0

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import mrnn_core as mc
+from mrnn_core.readout import checkpoint_with_readout
 from mrnn_core.testing import dynamics_settings, network_specs
 
 
@@ -20,15 +21,18 @@ def assert_bit_identical(a, b):
 @given(network_specs(), dynamics_settings(), st.integers(0, 2**32 - 1))
 def test_save_then_load_is_lossless(spec, dynamics, seed):
     checkpoint = mc.Checkpoint.initialise(spec, dynamics, seed=seed)
-    # A backend may carry extra named arrays (a readout, say); they travel too.
-    extra = np.random.default_rng(seed).normal(size=(2, spec.hidden_size))
-    checkpoint = mc.Checkpoint(spec, dynamics, {**checkpoint.params, "readout": extra})
+    # A readout's spec and arrays travel too.
+    readout = mc.ReadoutSpec(spec.recurrent_names, out_features=2)
+    rng = np.random.default_rng(seed)
+    checkpoint = checkpoint_with_readout(checkpoint, readout, rng.normal(size=(2, spec.hidden_size)),
+                                         rng.normal(size=2))
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.npz"
         checkpoint.save(path)
         loaded = mc.Checkpoint.load(path)
     assert loaded.spec == spec
     assert loaded.dynamics == dynamics
+    assert loaded.readout == readout
     assert set(loaded.params) == set(checkpoint.params)
     for name, value in checkpoint.params.items():
         assert_bit_identical(loaded.params[name], value)

@@ -84,12 +84,14 @@ def test_json_embedded_in_a_checkpoint_is_held_to_the_same_rule(checkpoint_file)
     with np.load(path) as data:
         spec_text, dynamics_text = str(data["__spec__"]), str(data["__dynamics__"])
     _rewrite(path, "__spec__", spec_text.replace('"num_units": 3', '"num_units": 3, "num_units": 30'))
-    with pytest.raises(mc.MRNNConfigError, match=rf"^{re.escape(path)}\[spec\]\.recurrent_regions\[0\]: "
+    with pytest.raises(mc.MRNNConfigError, match=rf"^checkpoint file '{re.escape(path)}': "
+                                                 rf"{re.escape(path)}\[spec\]\.recurrent_regions\[0\]: "
                                                  r"key 'num_units' is given more than once"):
         mc.Checkpoint.load(path)
     _rewrite(path, "__spec__", spec_text)
     _rewrite(path, "__dynamics__", dynamics_text.replace('"dt": 10.0', '"dt": 10.0, "dt": 1000.0'))
-    with pytest.raises(mc.MRNNConfigError, match=rf"^{re.escape(path)}\[dynamics\]: key 'dt' is given "
+    with pytest.raises(mc.MRNNConfigError, match=rf"^checkpoint file '{re.escape(path)}': "
+                                                 rf"{re.escape(path)}\[dynamics\]: key 'dt' is given "
                                                  r"more than once"):
         mc.Checkpoint.load(path)
     _rewrite(path, "__dynamics__", dynamics_text)
@@ -99,7 +101,7 @@ def test_json_embedded_in_a_checkpoint_is_held_to_the_same_rule(checkpoint_file)
 def test_invalid_json_embedded_in_a_checkpoint_names_the_file(checkpoint_file):
     path = str(checkpoint_file)
     _rewrite(path, "__spec__", '{"recurrent_regions": [')
-    with pytest.raises(mc.MRNNConfigError, match=rf"^{re.escape(path)}\[spec\] is not valid JSON: "):
+    with pytest.raises(mc.MRNNConfigError, match=rf"^checkpoint file '{re.escape(path)}': __spec__ is not valid JSON: "):
         mc.Checkpoint.load(path)
 
 
