@@ -21,7 +21,9 @@ from mrnn_core import (
     NetworkSpec,
     Streams,
     balance_ei,
+    check_batch_size,
     check_call_shapes,
+    check_finite,
     connectivity_from_arrays,
     describe,
     effective_weight,
@@ -38,7 +40,7 @@ from mrnn_core import (
 
 from ._device import resolve_device, resolve_dtype
 from ._functional import effective_weights as _effective_weights
-from ._functional import get_activation, simulate
+from ._functional import call_input, get_activation, simulate
 from ._helpers import RegionHelpers
 from .region import Connection, InputRegion, RecurrentRegion, plain
 
@@ -737,19 +739,36 @@ class mRNNBase(RegionHelpers, nn.Module):
         return tuple(torch.randn(*lead, n, device=self._device, dtype=self._dtype)
                      for n in (self.total_num_units, self.total_num_inputs))
 
-    def _run(self, inp, state, h0, stim_input, noise, W_rec, eps_x, eps_u):
+    def _run(self, inp, state, h0, stim_input, noise, W_rec, eps_x, eps_u, check_finite=False):
         """The forward pass of both subclasses: draw noise if asked, then simulate.
-        Given ``eps_x`` / ``eps_u`` are used as they are."""
+        Given ``eps_x`` / ``eps_u`` are used as they are. Every array argument
+        goes through :func:`mrnn_torch._functional.call_input` first (the
+        input contract), so numpy arrays and lists work here too."""
         self._check_finalised("both", "a forward pass")
+        leaky = self.dynamics.kind == "leaky"
+        dtype, device = self.W_rec.dtype, self.W_rec.device
+        inp, state, h0, stim_input, W_rec, eps_x, eps_u = (
+            call_input(name, a, dtype, device) for name, a in (
+                ("inp", inp), ("x0" if leaky else "h0", state), ("h0", h0),
+                ("stim_input", stim_input), ("W_rec", W_rec), ("eps_x", eps_x),
+                ("eps_u", eps_u)))
         if state is None:
             state = self._default_state(inp, stim_input)
         if noise and (eps_x is None or eps_u is None):
             drawn_x, drawn_u = self._noise_draws(inp, state, stim_input)
             eps_x = drawn_x if eps_x is None else eps_x
             eps_u = drawn_u if eps_u is None else eps_u
-        x0, h0 = (state, h0) if self.dynamics.kind == "leaky" else (None, state)
-        return simulate(self._params(), self.dynamics, inp, x0, h0, stim_input=stim_input,
-                        W_rec=W_rec, eps_x=eps_x, eps_u=eps_u, recurrence=self.recurrence)
+        x0, h0 = (state, h0) if leaky else (None, state)
+        out = simulate(self._params(), self.dynamics, inp, x0, h0, stim_input=stim_input,
+                       W_rec=W_rec, eps_x=eps_x, eps_u=eps_u, recurrence=self.recurrence)
+        if check_finite:
+            self._check_finite(out[0] if leaky else out, "xs" if leaky else "hs")
+        return out
+
+    def _check_finite(self, states, name: str) -> None:
+        """:func:`mrnn_core.check_finite` on a forward call's returned states."""
+        check_finite(states.detach().to("cpu").numpy(), self._spec,
+                     batch_first=self.dynamics.batch_first, name=name)
 
     # regions by name ---------------------------------------------------------
 
