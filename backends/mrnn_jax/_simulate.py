@@ -15,7 +15,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mrnn_core import PARAM_NAMES, Dynamics, MRNNConfigError, check_call_shapes, uniform_alpha
+from mrnn_core import (
+    PARAM_NAMES,
+    Dynamics,
+    MRNNConfigError,
+    check_call_shapes,
+    check_input_dtype,
+    numpy_input,
+    uniform_alpha,
+)
 
 from ._activations import get_activation
 from ._blocks import choose_plan, recurrent_input, split_weights
@@ -36,6 +44,47 @@ _INPUT_IN_STEP_MIN = 4096
 
 def _shape(a):
     return None if a is None else tuple(jnp.shape(a))
+
+
+def call_input(name: str, a, dtype):
+    """One forward-call argument as an array of the model's ``dtype``.
+
+    The input contract (:func:`mrnn_core.check_input_dtype`, the same in the
+    torch backend): JAX arrays (traced ones included), numpy arrays and
+    nested lists of real floating numbers are accepted; a lower precision is
+    cast up, a higher one, integers, booleans, complex numbers and strings
+    are refused. A numpy array's dtype is read as JAX stores it: without
+    ``jax_enable_x64`` JAX has no float64, so numpy float64 data become
+    float32 (as ``jnp.asarray`` makes them). None stays None.
+    """
+    if a is None:
+        return None
+    fix = f"{name}.astype(jnp.{jnp.dtype(dtype).name})"
+    if isinstance(a, jax.Array):
+        if a.dtype == dtype:
+            return a
+        check_input_dtype(name, a.dtype, dtype, fix=fix)
+        return a.astype(dtype)
+    array, weak = numpy_input(name, a)
+    seen = jax.dtypes.canonicalize_dtype(array.dtype) if array.dtype.kind == "f" else array.dtype
+    check_input_dtype(name, seen, dtype, weak=weak, fix=fix.replace("jnp.", "np.", 1))
+    return jnp.asarray(array, dtype=dtype)
+
+
+def call_inputs(params: Mapping, **arrays) -> dict:
+    """:func:`call_input` for each named argument, against ``params["W_rec"]``'s dtype."""
+    dtype = jnp.result_type(params["W_rec"])
+    return {name: call_input(name, a, dtype) for name, a in arrays.items()}
+
+
+def _empty_outputs(dtype, call, batch_first: bool, H: int, leaky: bool):
+    """The outputs of a ``T = 0`` call: no states, in the call layout."""
+    if not call.batched:
+        shape = (0, H)
+    else:
+        shape = (call.batch, 0, H) if batch_first else (0, call.batch, H)
+    empty = jnp.zeros(shape, dtype)
+    return (empty, empty) if leaky else empty
 
 
 def _check_network(params, dynamics) -> tuple[int, int]:
@@ -122,6 +171,8 @@ def input_drive(params: Mapping, dynamics: Dynamics, inp, *, stim_input=None,
     **Returns:** the drive, time-major ``[T, B, H]`` (``[T, H]`` unbatched).
     """
     H, I = _check_network(params, dynamics)
+    inp, stim_input, eps_x, eps_u = call_inputs(
+        params, inp=inp, stim_input=stim_input, eps_x=eps_x, eps_u=eps_u).values()
     call = check_call_shapes(hidden_size=H, input_size=I, batch_first=dynamics.batch_first,
                              inp=_shape(inp), stim_input=_shape(stim_input),
                              eps_x=_shape(eps_x), eps_u=_shape(eps_u))
@@ -201,11 +252,18 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
         raise MRNNConfigError(
             "key: noise is drawn from key or given as eps_x / eps_u, not both; "
             "got key together with explicit eps arrays")
+    inp, state, stim_input, W_rec, eps_x, eps_u = call_inputs(
+        params, inp=inp, **{state_name: state}, stim_input=stim_input, W_rec=W_rec,
+        eps_x=eps_x, eps_u=eps_u).values()
+    h0 = call_inputs(params, h0=h0)["h0"] if leaky else state
     call = check_call_shapes(hidden_size=H, input_size=I, batch_first=dynamics.batch_first,
                              inp=_shape(inp), state=_shape(state), state_name=state_name,
                              h0=_shape(h0) if leaky else None, stim_input=_shape(stim_input),
                              W_rec=_shape(W_rec), eps_x=_shape(eps_x), eps_u=_shape(eps_u))
     plan = choose_plan(recurrence, params["W_rec_mask"], H, W_rec is not None)
+    if call.steps == 0:
+        return _empty_outputs(jnp.result_type(params["W_rec"]), call, dynamics.batch_first, H,
+                              leaky)
     used = {n: params[n] for n in _USED}
     alpha, used["tau"] = _alpha(params, dynamics)
     batch = int(jnp.shape(state)[0]) if len(jnp.shape(state)) == 2 else 1
