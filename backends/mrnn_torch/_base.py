@@ -79,6 +79,24 @@ def _fill_missing_biases(module, state_dict, prefix, *_):
             state_dict.setdefault(prefix + key, getattr(module, key).detach())
 
 
+# Before finalising, W_rec and W_inp are None (mRNNTorch's API), but an empty
+# parameter per matrix stands in for each in parameters(): finalising fills it
+# and makes it W_rec / W_inp, so an optimiser built first still trains them.
+_PENDING = {"W_rec": "_W_rec_pending", "W_inp": "_W_inp_pending"}
+
+
+def _hide_pending(module, state_dict, prefix, local_metadata):
+    """The stand-ins are not state: an unfinalised model's state_dict keeps its keys."""
+    for key in _PENDING.values():
+        state_dict.pop(prefix + key, None)
+
+
+def _fill_pending(module, state_dict, prefix, *_):
+    for key in _PENDING.values():
+        if key in module._parameters:
+            state_dict.setdefault(prefix + key, module._parameters[key].detach())
+
+
 def _resync_after_load(module, incompatible_keys):
     """``load_state_dict(assign=True)`` replaces tensors: point the regions at the new ones."""
     module._sync_regions()
@@ -123,7 +141,10 @@ class mRNNBase(RegionHelpers, nn.Module):
 
     **Parameters and buffers** (the ``state_dict`` keys, as in mRNNTorch):
     ``W_rec`` ``[H, H]`` and ``W_inp`` ``[H, I]`` (parameters, ``None`` until
-    finalised); buffers ``W_rec_mask``, ``W_rec_sign_matrix`` ``[H, H]`` and
+    finalised; before that, ``parameters()`` lists an empty stand-in for each,
+    which finalising fills and makes ``W_rec`` / ``W_inp``, so an optimiser
+    built before ``finalize_connectivity()`` still trains them; the stand-ins
+    are not in the ``state_dict``); buffers ``W_rec_mask``, ``W_rec_sign_matrix`` ``[H, H]`` and
     ``W_inp_mask``, ``W_inp_sign_matrix`` ``[H, I]``, never trained; and a
     parameter ``base_firing_<region>`` ``[n]`` per region with
     ``learnable_bias``, ``init_<region>`` ``[n]`` per region with
@@ -198,6 +219,10 @@ class mRNNBase(RegionHelpers, nn.Module):
         self._trainable_cache = self._tau_cache = None
         self.register_parameter("W_rec", None)
         self.register_parameter("W_inp", None)
+        for key in _PENDING.values():
+            self.register_parameter(key, nn.Parameter(self._zeros(0, 0)))
+        self.register_state_dict_post_hook(_hide_pending)
+        self.register_load_state_dict_pre_hook(_fill_pending)
         for name in _STRUCTURE:
             self.register_buffer(name, None)
         # Fixed time constants [H] that differ from what the spec and dynamics
@@ -592,14 +617,25 @@ class mRNNBase(RegionHelpers, nn.Module):
         W = init_input_weight(self._spec, self.dynamics.inp_constrained, streams.input_weight)
         self._set_input(W, mask, sign)
 
+    def _new_weight(self, name: str, W) -> nn.Parameter:
+        """``W`` as the parameter ``name``: the stand-in that ``parameters()``
+        listed before finalising, now holding ``W`` (so an optimiser built
+        before finalising trains it), or a new parameter."""
+        value = self._tensor(W)
+        pending = self._parameters.pop(_PENDING[name], None)
+        if pending is None:
+            return nn.Parameter(value)
+        pending.data = value
+        return pending
+
     def _set_recurrent(self, W, mask, sign) -> None:
-        self.W_rec = nn.Parameter(self._tensor(W))
+        self.W_rec = self._new_weight("W_rec", W)
         self.W_rec_mask, self.W_rec_sign_matrix = self._tensor(mask), self._tensor(sign)
         self.rec_finalized = True
         self._sync_regions()
 
     def _set_input(self, W, mask, sign) -> None:
-        self.W_inp = nn.Parameter(self._tensor(W))
+        self.W_inp = self._new_weight("W_inp", W)
         self.W_inp_mask, self.W_inp_sign_matrix = self._tensor(mask), self._tensor(sign)
         self.inp_finalized = True
         self._sync_regions()
