@@ -28,9 +28,9 @@ from mrnn_core import (PARAM_NAMES, Checkpoint, Connectivity, Dynamics, MRNNConf
                        describe, learnable_masks, load_config, trainable_masks)
 
 from ._activations import get_activation
-from ._functional import effective_weights
+from ._functional import call_input, effective_weights
 from ._regions import layout, projection, region_activity, weight_subset
-from ._simulate import _alpha, call_input, simulate
+from ._simulate import _alpha, simulate
 
 _ARRAYS = tuple(n for n in PARAM_NAMES if n != "tau")
 """Checkpoint arrays a model holds as they are (``tau`` lives in ``log_tau`` and its anchors)."""

@@ -15,19 +15,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mrnn_core import (
-    PARAM_NAMES,
-    Dynamics,
-    MRNNConfigError,
-    check_call_shapes,
-    check_input_dtype,
-    numpy_input,
-    uniform_alpha,
-)
+from mrnn_core import PARAM_NAMES, Dynamics, MRNNConfigError, check_call_shapes, uniform_alpha
 
 from ._activations import get_activation
 from ._blocks import choose_plan, recurrent_input, split_weights
-from ._functional import _PRECISION, drive, effective_weights
+from ._functional import _PRECISION, call_input, drive, effective_weights
 from . import _recurrence
 
 _USED = tuple(n for n in PARAM_NAMES if n not in ("init", "tau"))  # "tau" is optional
@@ -44,31 +36,6 @@ _INPUT_IN_STEP_MIN = 4096
 
 def _shape(a):
     return None if a is None else tuple(jnp.shape(a))
-
-
-def call_input(name: str, a, dtype):
-    """One forward-call argument as an array of the model's ``dtype``.
-
-    The input contract (:func:`mrnn_core.check_input_dtype`, the same in the
-    torch backend): JAX arrays (traced ones included), numpy arrays and
-    nested lists of real floating numbers are accepted; a lower precision is
-    cast up, a higher one, integers, booleans, complex numbers and strings
-    are refused. A numpy array's dtype is read as JAX stores it: without
-    ``jax_enable_x64`` JAX has no float64, so numpy float64 data become
-    float32 (as ``jnp.asarray`` makes them). None stays None.
-    """
-    if a is None:
-        return None
-    fix = f"{name}.astype(jnp.{jnp.dtype(dtype).name})"
-    if isinstance(a, jax.Array):
-        if a.dtype == dtype:
-            return a
-        check_input_dtype(name, a.dtype, dtype, fix=fix)
-        return a.astype(dtype)
-    array, weak = numpy_input(name, a)
-    seen = jax.dtypes.canonicalize_dtype(array.dtype) if array.dtype.kind == "f" else array.dtype
-    check_input_dtype(name, seen, dtype, weak=weak, fix=fix.replace("jnp.", "np.", 1))
-    return jnp.asarray(array, dtype=dtype)
 
 
 def call_inputs(params: Mapping, **arrays) -> dict:

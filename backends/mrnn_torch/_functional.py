@@ -276,15 +276,18 @@ def step(dynamics: Dynamics, W_rec_eff, state, drive_t, *, tau=None):
     from :func:`input_drive` this is SEMANTICS.md's update (the stimulus of
     the leaky model enters as ``alpha * s_t``). ``alpha = dt / tau``
     elementwise when ``tau`` ``[H]`` (``params["tau"]``) is given, else
-    ``dynamics.alpha``.
+    ``dynamics.alpha``. ``x``, ``h`` and ``drive_t`` follow the input
+    contract of :func:`simulate`, against ``W_rec_eff``'s dtype and device.
 
     **Returns:** ``(x', h')``.
     """
     f = get_activation(dynamics.activation)
+    x, h = state
+    x, h, drive_t = (call_input(name, a, W_rec_eff.dtype, W_rec_eff.device)
+                     for name, a in (("x", x), ("h", h), ("drive_t", drive_t)))
     alpha = dynamics.alpha
     if tau is not None:
         alpha = _alpha({"tau": tau, "W_rec": W_rec_eff}, dynamics)
-    x, h = state
     unbatched = h.dim() == 1
     if unbatched:  # Elman ignores x, so it may be None there
         x = None if x is None else x.unsqueeze(0)
