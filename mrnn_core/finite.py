@@ -33,20 +33,29 @@ class NonFinite:
     index_in_region: int | None = None
 
 
+def _as_numpy(states) -> np.ndarray:
+    """numpy values of a numpy, JAX or torch array (a torch tensor that
+    requires grad or lives on a GPU is detached and copied to the CPU first)."""
+    if hasattr(states, "detach"):
+        states = states.detach()
+    if hasattr(states, "cpu"):
+        states = states.cpu()
+    return np.asarray(states)
+
+
 def first_nonfinite(states, spec=None, *, batch_first: bool = True) -> NonFinite | None:
     """The first non-finite entry of ``states``, or None when all are finite.
 
     **Arguments:** ``states`` ``[B, T, H]`` if ``batch_first`` else ``[T, B, H]``,
-    or ``[T, H]`` unbatched (``xs`` or ``hs`` as a forward call returns them,
-    converted with ``numpy.asarray``: call ``.detach().cpu()`` on a torch
-    tensor first); ``spec`` a :class:`mrnn_core.NetworkSpec` (optional) to
+    or ``[T, H]`` unbatched (``xs`` or ``hs`` as a forward call returns them:
+    numpy, JAX or torch arrays, copied to the CPU); ``spec`` a :class:`mrnn_core.NetworkSpec` (optional) to
     name the region.
 
     "First" is the earliest step; within it the lowest unit, then trial.
 
     **Returns:** a :class:`NonFinite`, or None.
     """
-    a = np.asarray(states)
+    a = _as_numpy(states)
     if a.ndim not in (2, 3):
         raise MRNNConfigError(
             f"states: expected [B, T, H], [T, B, H] or [T, H] states, got shape {a.shape}")
@@ -80,10 +89,10 @@ def check_finite(states, spec=None, *, batch_first: bool = True, name: str = "st
     message (``xs``, ``hs``). Usable on the outputs of a jitted or compiled
     call: it runs on the returned arrays, outside any trace.
     """
-    where = first_nonfinite(states, spec, batch_first=batch_first)
+    a = _as_numpy(states)
+    where = first_nonfinite(a, spec, batch_first=batch_first)
     if where is None:
         return
-    a = np.asarray(states)
     T = a.shape[0] if a.ndim == 2 or not batch_first else a.shape[1]
     region = ("" if where.region is None
               else f" (region {where.region!r}, its unit {where.index_in_region})")
