@@ -48,8 +48,8 @@ def first_nonfinite(states, spec=None, *, batch_first: bool = True) -> NonFinite
 
     **Arguments:** ``states`` ``[B, T, H]`` if ``batch_first`` else ``[T, B, H]``,
     or ``[T, H]`` unbatched (``xs`` or ``hs`` as a forward call returns them:
-    numpy, JAX or torch arrays, copied to the CPU); ``spec`` a :class:`mrnn_core.NetworkSpec` (optional) to
-    name the region.
+    numpy, JAX or torch arrays, copied to the CPU); ``spec`` a
+    :class:`mrnn_core.NetworkSpec` (optional) to name the region.
 
     "First" is the earliest step; within it the lowest unit, then trial.
 

@@ -112,7 +112,8 @@ def call_input(name: str, a, dtype: torch.dtype, device: torch.device):
 
 
 def call_inputs(params: Mapping, **arrays) -> dict:
-    """:func:`call_input` for each named argument, against ``params["W_rec"]``'s dtype and device."""
+    """:func:`call_input` for each named argument, against the dtype and device
+    of ``params["W_rec"]``."""
     W = params["W_rec"]
     return {name: call_input(name, a, W.dtype, W.device) for name, a in arrays.items()}
 
