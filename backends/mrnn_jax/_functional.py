@@ -11,8 +11,10 @@ from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from mrnn_core import Dynamics, check_input_dtype, effective_weight, numpy_input
+from mrnn_core.shapes import dtype_name
 
 from ._activations import get_activation
 
@@ -34,16 +36,23 @@ def call_input(name: str, a, dtype):
     """
     if a is None:
         return None
-    fix = f"{name}.astype(jnp.{jnp.dtype(dtype).name})"
     if isinstance(a, jax.Array):
         if a.dtype == dtype:
             return a
-        check_input_dtype(name, a.dtype, dtype, fix=fix)
+        check_input_dtype(name, a.dtype, dtype, fix=f"{name}.astype(jnp.{dtype_name(dtype)})")
         return a.astype(dtype)
     array, weak = numpy_input(name, a)
     seen = jax.dtypes.canonicalize_dtype(array.dtype) if array.dtype.kind == "f" else array.dtype
-    check_input_dtype(name, seen, dtype, weak=weak, fix=fix.replace("jnp.", "np.", 1))
+    check_input_dtype(name, seen, dtype, weak=weak, fix=f"{name}.astype(np.{dtype_name(dtype)})")
     return jnp.asarray(array, dtype=dtype)
+
+
+def model_dtype(W):
+    """The dtype a model with weights ``W`` computes in (a numpy ``W`` as JAX
+    stores it: float32 without ``jax_enable_x64``)."""
+    if isinstance(W, jax.Array):
+        return W.dtype
+    return jax.dtypes.canonicalize_dtype(np.result_type(W))
 
 
 def matmul_t(a, W):
@@ -128,7 +137,7 @@ def step(dynamics: Dynamics, W_rec_eff, state, drive_t, *, tau=None):
     **Returns:** the new ``(x, h)``.
     """
     x, h = state
-    dtype = jnp.result_type(W_rec_eff)
+    dtype = model_dtype(W_rec_eff)
     x, h, drive_t = (call_input(name, a, dtype) for name, a in (("x", x), ("h", h),
                                                                  ("drive_t", drive_t)))
     alpha = dynamics.alpha if tau is None or dynamics.kind != "leaky" else dynamics.dt / tau

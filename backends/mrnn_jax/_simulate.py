@@ -19,7 +19,7 @@ from mrnn_core import PARAM_NAMES, Dynamics, MRNNConfigError, check_call_shapes,
 
 from ._activations import get_activation
 from ._blocks import choose_plan, recurrent_input, split_weights
-from ._functional import _PRECISION, call_input, drive, effective_weights
+from ._functional import _PRECISION, call_input, drive, effective_weights, model_dtype
 from . import _recurrence
 
 _USED = tuple(n for n in PARAM_NAMES if n not in ("init", "tau"))  # "tau" is optional
@@ -40,7 +40,7 @@ def _shape(a):
 
 def call_inputs(params: Mapping, **arrays) -> dict:
     """:func:`call_input` for each named argument, against ``params["W_rec"]``'s dtype."""
-    dtype = jnp.result_type(params["W_rec"])
+    dtype = model_dtype(params["W_rec"])
     return {name: call_input(name, a, dtype) for name, a in arrays.items()}
 
 
@@ -229,7 +229,7 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
                              W_rec=_shape(W_rec), eps_x=_shape(eps_x), eps_u=_shape(eps_u))
     plan = choose_plan(recurrence, params["W_rec_mask"], H, W_rec is not None)
     if call.steps == 0:
-        return _empty_outputs(jnp.result_type(params["W_rec"]), call, dynamics.batch_first, H,
+        return _empty_outputs(model_dtype(params["W_rec"]), call, dynamics.batch_first, H,
                               leaky)
     used = {n: params[n] for n in _USED}
     alpha, used["tau"] = _alpha(params, dynamics)

@@ -1,7 +1,7 @@
 """mrnn_core.first_nonfinite / check_finite: where states first went inf or NaN.
 
 numpy only (the core never imports a framework); the models' check_finite
-option is tested across backends in tests/equivalence/test_nonfinite_check.py.
+option is tested across backends in tests/equivalence/test_check_finite_option.py.
 """
 
 from __future__ import annotations
