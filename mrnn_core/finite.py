@@ -40,7 +40,10 @@ def _as_numpy(states) -> np.ndarray:
         states = states.detach()
     if hasattr(states, "cpu"):
         states = states.cpu()
-    return np.asarray(states)
+    try:
+        return np.asarray(states)
+    except TypeError:  # a dtype numpy lacks (torch bfloat16): float32 keeps inf and NaN
+        return np.asarray(states.float())
 
 
 def first_nonfinite(states, spec=None, *, batch_first: bool = True) -> NonFinite | None:

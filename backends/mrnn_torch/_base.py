@@ -803,8 +803,7 @@ class mRNNBase(RegionHelpers, nn.Module):
 
     def _check_finite(self, states, name: str) -> None:
         """:func:`mrnn_core.check_finite` on a forward call's returned states."""
-        check_finite(states.detach().to("cpu").numpy(), self._spec,
-                     batch_first=self.dynamics.batch_first, name=name)
+        check_finite(states, self._spec, batch_first=self.dynamics.batch_first, name=name)
 
     # regions by name ---------------------------------------------------------
 
