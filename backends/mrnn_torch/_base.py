@@ -92,6 +92,7 @@ def _hide_pending(module, state_dict, prefix, local_metadata):
 
 
 def _fill_pending(module, state_dict, prefix, *_):
+    """A state_dict never holds the stand-ins: loading one keeps the model's."""
     for key in _PENDING.values():
         if key in module._parameters:
             state_dict.setdefault(prefix + key, module._parameters[key].detach())
@@ -144,8 +145,8 @@ class mRNNBase(RegionHelpers, nn.Module):
     finalised; before that, ``parameters()`` lists an empty stand-in for each,
     which finalising fills and makes ``W_rec`` / ``W_inp``, so an optimiser
     built before ``finalize_connectivity()`` still trains them; the stand-ins
-    are not in the ``state_dict``); buffers ``W_rec_mask``, ``W_rec_sign_matrix`` ``[H, H]`` and
-    ``W_inp_mask``, ``W_inp_sign_matrix`` ``[H, I]``, never trained; and a
+    are not in the ``state_dict``); buffers ``W_rec_mask``,
+    ``W_rec_sign_matrix`` ``[H, H]`` and ``W_inp_mask``, ``W_inp_sign_matrix`` ``[H, I]``, never trained; and a
     parameter ``base_firing_<region>`` ``[n]`` per region with
     ``learnable_bias``, ``init_<region>`` ``[n]`` per region with
     ``learnable_init`` (its initial pre-activation, used when a call gives no
