@@ -146,8 +146,8 @@ class mRNNBase(RegionHelpers, nn.Module):
     which finalising fills and makes ``W_rec`` / ``W_inp``, so an optimiser
     built before ``finalize_connectivity()`` still trains them; the stand-ins
     are not in the ``state_dict``); buffers ``W_rec_mask``,
-    ``W_rec_sign_matrix`` ``[H, H]`` and ``W_inp_mask``, ``W_inp_sign_matrix`` ``[H, I]``, never trained; and a
-    parameter ``base_firing_<region>`` ``[n]`` per region with
+    ``W_rec_sign_matrix`` ``[H, H]`` and ``W_inp_mask``, ``W_inp_sign_matrix``
+    ``[H, I]``, never trained; and a parameter ``base_firing_<region>`` ``[n]`` per region with
     ``learnable_bias``, ``init_<region>`` ``[n]`` per region with
     ``learnable_init`` (its initial pre-activation, used when a call gives no
     ``x0``/``h0``) and ``log_tau_<region>`` ``[n]`` per region with
