@@ -204,6 +204,11 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
       chooses (the models pass their spec). `W_rec=` calls are dense.
     - `key`: a PRNG key to draw `eps_x` and `eps_u` from instead (not both).
 
+    Array arguments may be JAX arrays, numpy arrays or nested lists of real
+    floating numbers; they are cast to ``params["W_rec"]``'s dtype when that
+    loses nothing and refused otherwise (:func:`mrnn_jax._functional.call_input`).
+    ``T = 0`` gives empty outputs.
+
     **Returns:** leaky ``(xs, hs)``, Elman ``hs``: the ``T`` states after each
     update (never the initial one), each ``[B, T, H]`` / ``[T, B, H]`` / ``[T, H]``.
     """

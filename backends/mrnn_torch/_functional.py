@@ -344,6 +344,11 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
     + b + c_x eps_x) + alpha s_t`` (``alpha``, ``c_x`` scalars or ``[H]``); Elman:
     ``x_{t+1} = W_rec_eff h_t + W_inp_eff (u_t + c_u eps_u) + b + c_x eps_x + s_t``; ``h_{t+1} = f(x_{t+1})``.
 
+    Array arguments may be tensors, numpy arrays or nested lists of real
+    floating numbers; they are cast to ``params["W_rec"]``'s dtype when that
+    loses nothing and refused otherwise (:func:`call_input`). ``T = 0`` gives
+    empty outputs.
+
     **Returns:** ``(xs, hs)`` for leaky, ``hs`` for Elman: the ``T`` states
     after each update, in the output layout (``[B, T, H]`` if ``batch_first``).
     """
