@@ -29,6 +29,10 @@ from .dynamics import uniform_alpha as uniform_alpha
 from .errors import MRNNConfigError as MRNNConfigError
 from .errors import MRNNFileError as MRNNFileError
 from .errors import MRNNStateDictError as MRNNStateDictError
+from .errors import NonFiniteStateError as NonFiniteStateError
+from .finite import NonFinite as NonFinite
+from .finite import check_finite as check_finite
+from .finite import first_nonfinite as first_nonfinite
 from .init import PARAM_NAMES as PARAM_NAMES
 from .init import balance_ei as balance_ei
 from .init import effective_weight as effective_weight
@@ -38,7 +42,10 @@ from .init import initial_params as initial_params
 from .init import scale_to_spectral_radius as scale_to_spectral_radius
 from .init import spectral_radius as spectral_radius
 from .shapes import CallShape as CallShape
+from .shapes import check_batch_size as check_batch_size
 from .shapes import check_call_shapes as check_call_shapes
+from .shapes import check_input_dtype as check_input_dtype
+from .shapes import numpy_input as numpy_input
 from .spec import SIGN_ALIASES as SIGN_ALIASES
 from .spec import ConnectionSpec as ConnectionSpec
 from .spec import InputRegionSpec as InputRegionSpec

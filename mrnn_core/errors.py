@@ -49,3 +49,13 @@ def known(kind: str, names: Iterable[str]) -> str:
     if not names:
         return f"no {kind} are defined yet"
     return f"known {kind}: " + ", ".join(repr(n) for n in names)
+
+
+class NonFiniteStateError(MRNNConfigError, FloatingPointError):
+    """A forward call's state became inf or NaN (raised by
+    :func:`mrnn_core.check_finite` and ``check_finite=True`` forward calls).
+
+    The message names the first step and unit (and its region) that went
+    non-finite. It is a :class:`MRNNConfigError` (bad weights, time
+    constants or inputs cause it) and a ``FloatingPointError``.
+    """

@@ -11,14 +11,48 @@ from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from mrnn_core import Dynamics, effective_weight
+from mrnn_core import Dynamics, check_input_dtype, effective_weight, numpy_input
+from mrnn_core.shapes import dtype_name
 
 from ._activations import get_activation
 
 # Full float32 precision on GPU/TPU too (JAX's default there multiplies in
 # TF32/bfloat16 passes), so float32 runs agree with torch and the reference.
 _PRECISION = jax.lax.Precision.HIGHEST
+
+
+def call_input(name: str, a, dtype):
+    """One forward-call argument as an array of the model's ``dtype``.
+
+    The input contract (:func:`mrnn_core.check_input_dtype`, the same in the
+    torch backend): JAX arrays (traced ones included), numpy arrays and
+    nested lists of real floating numbers are accepted; a lower precision is
+    cast up, a higher one, integers, booleans, complex numbers and strings
+    are refused. A numpy array's dtype is read as JAX stores it: without
+    ``jax_enable_x64`` JAX has no float64, so numpy float64 data become
+    float32 (as ``jnp.asarray`` makes them). None stays None.
+    """
+    if a is None:
+        return None
+    if isinstance(a, jax.Array):
+        if a.dtype == dtype:
+            return a
+        check_input_dtype(name, a.dtype, dtype, fix=f"{name}.astype(jnp.{dtype_name(dtype)})")
+        return a.astype(dtype)
+    array, weak = numpy_input(name, a)
+    seen = jax.dtypes.canonicalize_dtype(array.dtype) if array.dtype.kind == "f" else array.dtype
+    check_input_dtype(name, seen, dtype, weak=weak, fix=f"{name}.astype(np.{dtype_name(dtype)})")
+    return jnp.asarray(array, dtype=dtype)
+
+
+def model_dtype(W):
+    """The dtype a model with weights ``W`` computes in (a numpy ``W`` as JAX
+    stores it: float32 without ``jax_enable_x64``)."""
+    if isinstance(W, jax.Array):
+        return W.dtype
+    return jax.dtypes.canonicalize_dtype(np.result_type(W))
 
 
 def matmul_t(a, W):
@@ -97,9 +131,15 @@ def step(dynamics: Dynamics, W_rec_eff, state, drive_t, *, tau=None):
     - `tau`: per-unit time constants ``[H]`` (``params["tau"]``): then
       ``alpha = dt / tau`` elementwise (leaky); default ``dynamics.alpha``.
 
+    ``x``, ``h`` and ``drive_t`` follow the input contract of :func:`simulate`
+    against ``W_rec_eff``'s dtype.
+
     **Returns:** the new ``(x, h)``.
     """
     x, h = state
+    dtype = model_dtype(W_rec_eff)
+    x, h, drive_t = (call_input(name, a, dtype) for name, a in (("x", x), ("h", h),
+                                                                 ("drive_t", drive_t)))
     alpha = dynamics.alpha if tau is None or dynamics.kind != "leaky" else dynamics.dt / tau
     x = _UPDATES[dynamics.kind](alpha, W_rec_eff, x, h, drive_t)
     return x, get_activation(dynamics.activation)(x)

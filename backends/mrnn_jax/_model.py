@@ -24,13 +24,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from mrnn_core import (PARAM_NAMES, Checkpoint, Connectivity, Dynamics, MRNNConfigError,
-                       NetworkSpec, connectivity_from_arrays, describe, learnable_masks,
-                       load_config, trainable_masks)
+                       NetworkSpec, check_batch_size, check_finite, connectivity_from_arrays,
+                       describe, learnable_masks, load_config, trainable_masks)
 from mrnn_core.checkpoint import check_is_checkpoint
 from mrnn_core.dynamics import check_alpha
 
 from ._activations import get_activation
-from ._functional import effective_weights
+from ._functional import call_input, effective_weights
 from ._regions import layout, projection, region_activity, weight_subset
 from ._simulate import _alpha, simulate
 
@@ -328,6 +328,17 @@ class mRNNBase(eqx.Module):
         ``learnable_init`` pass gradients to their slice."""
         return _gated(self.init, _trains(self.spec)["init"])
 
+    def _check_finite(self, states, name: str) -> None:
+        """:func:`mrnn_core.check_finite` on a call's returned states (concrete only)."""
+        if isinstance(states, jax.core.Tracer):
+            raise MRNNConfigError(
+                f"check_finite: expected concrete states, got traced ones (inside jax.jit, "
+                f"vmap or grad the values are not known yet); call "
+                f"mrnn_core.check_finite({name}, model.spec, batch_first=...) on the arrays the "
+                f"transformed function returns")
+        check_finite(np.asarray(states), self.spec, batch_first=self.dynamics.batch_first,
+                     name=name)
+
     def _default_state(self, inp, stim_input):
         """``init`` shaped like the state a call with ``inp`` / ``stim_input`` needs.
 
@@ -464,25 +475,41 @@ class mRNN(mRNNBase):
         super().__init__(config, dynamics, key=key, seed=seed)
 
     def __call__(self, inp, x0=None, h0=None, *, stim_input=None, W_rec=None, key=None,
-                 eps_x=None, eps_u=None, recurrence="auto"):
+                 eps_x=None, eps_u=None, recurrence="auto", check_finite=False):
         """Run ``T`` steps; see :func:`mrnn_jax.simulate` for shapes and the noise arguments.
 
         Without `x0` the network starts from :attr:`initial_condition`
         (``x0 = init`` per batch entry, ``h0 = f(x0)`` unless given), which
         trains where regions have ``learnable_init``.
 
+        Array arguments may be JAX arrays, numpy arrays or nested lists of real
+        floating numbers (README, "Inputs a forward call accepts"): a lower
+        precision than the model's is cast up; a higher one, integers,
+        booleans, complex numbers and strings raise
+        :class:`mrnn_core.MRNNConfigError`. ``T = 0`` returns empty outputs.
+        `check_finite` raises :class:`mrnn_core.NonFiniteStateError` naming the
+        first step and unit whose ``x`` became inf or NaN; it needs concrete
+        values, so under ``jax.jit`` call :func:`mrnn_core.check_finite` on the
+        returned arrays instead.
+
         **Returns:** ``(xs, hs)``, each ``[B, T, H]`` (``[T, B, H]`` if not
         ``batch_first``; ``[T, H]`` for unbatched ``inp`` ``[T, I]`` and ``x0`` ``[H]``).
         """
+        inp, stim_input = (call_input(n, a, self.W_rec.dtype)
+                           for n, a in (("inp", inp), ("stim_input", stim_input)))
         if x0 is None:
             x0 = self._default_state(inp, stim_input)
-        return simulate(self.params(), self.dynamics, inp, x0, h0, stim_input=stim_input,
-                        W_rec=W_rec, eps_x=eps_x, eps_u=eps_u, key=key,
-                        recurrence=self._recurrence(recurrence))
+        out = simulate(self.params(), self.dynamics, inp, x0, h0, stim_input=stim_input,
+                       W_rec=W_rec, eps_x=eps_x, eps_u=eps_u, key=key,
+                       recurrence=self._recurrence(recurrence))
+        if check_finite:
+            self._check_finite(out[0], "xs")
+        return out
 
     def batched_initial_condition(self, batch_size: int):
         """``(x0, h0)``: ``init`` repeated to ``[batch_size, H]`` and its rates ``f(x0)``."""
-        x0 = jnp.broadcast_to(self.initial_condition, (batch_size, self.spec.hidden_size))
+        x0 = jnp.broadcast_to(self.initial_condition,
+                              (check_batch_size(batch_size), self.spec.hidden_size))
         return x0, get_activation(self.dynamics.activation)(x0)
 
 
@@ -509,23 +536,30 @@ class ElmanmRNN(mRNNBase):
         super().__init__(config, dynamics, key=key, seed=seed)
 
     def __call__(self, inp, h0=None, *, stim_input=None, W_rec=None, key=None, eps_x=None,
-                 eps_u=None, recurrence="auto"):
-        """Run ``T`` steps from rates ``h0``; see :func:`mrnn_jax.simulate`.
+                 eps_u=None, recurrence="auto", check_finite=False):
+        """Run ``T`` steps from rates ``h0``; see :func:`mrnn_jax.simulate`. Accepted
+        inputs and `check_finite` (on ``hs``) as :meth:`mRNN.__call__`.
 
         Without `h0` the network starts from :attr:`initial_condition` (``init``
         per batch entry), which trains where regions have ``learnable_init``.
 
         **Returns:** ``hs`` ``[B, T, H]`` (``[T, B, H]`` if not ``batch_first``).
         """
+        inp, stim_input = (call_input(n, a, self.W_rec.dtype)
+                           for n, a in (("inp", inp), ("stim_input", stim_input)))
         if h0 is None:
             h0 = self._default_state(inp, stim_input)
-        return simulate(self.params(), self.dynamics, inp, h0=h0, stim_input=stim_input,
-                        W_rec=W_rec, eps_x=eps_x, eps_u=eps_u, key=key,
-                        recurrence=self._recurrence(recurrence))
+        out = simulate(self.params(), self.dynamics, inp, h0=h0, stim_input=stim_input,
+                       W_rec=W_rec, eps_x=eps_x, eps_u=eps_u, key=key,
+                       recurrence=self._recurrence(recurrence))
+        if check_finite:
+            self._check_finite(out, "hs")
+        return out
 
     def batched_initial_condition(self, batch_size: int):
         """``h0``: ``init`` repeated to ``[batch_size, H]`` (the Elman state is the rate)."""
-        return jnp.broadcast_to(self.initial_condition, (batch_size, self.spec.hidden_size))
+        return jnp.broadcast_to(self.initial_condition,
+                                (check_batch_size(batch_size), self.spec.hidden_size))
 
 
 _CLASSES = {"leaky": mRNN, "elman": ElmanmRNN}

@@ -19,7 +19,7 @@ from mrnn_core import PARAM_NAMES, Dynamics, MRNNConfigError, check_call_shapes,
 
 from ._activations import get_activation
 from ._blocks import choose_plan, recurrent_input, split_weights
-from ._functional import _PRECISION, drive, effective_weights
+from ._functional import _PRECISION, call_input, drive, effective_weights, model_dtype
 from . import _recurrence
 
 _USED = tuple(n for n in PARAM_NAMES if n not in ("init", "tau"))  # "tau" is optional
@@ -35,6 +35,22 @@ _INPUT_IN_STEP_MIN = 4096
 
 def _shape(a):
     return None if a is None else tuple(jnp.shape(a))
+
+
+def call_inputs(params: Mapping, **arrays) -> dict:
+    """:func:`call_input` for each named argument, against ``params["W_rec"]``'s dtype."""
+    dtype = model_dtype(params["W_rec"])
+    return {name: call_input(name, a, dtype) for name, a in arrays.items()}
+
+
+def _empty_outputs(dtype, call, batch_first: bool, H: int, leaky: bool):
+    """The outputs of a ``T = 0`` call: no states, in the call layout."""
+    if not call.batched:
+        shape = (0, H)
+    else:
+        shape = (call.batch, 0, H) if batch_first else (0, call.batch, H)
+    empty = jnp.zeros(shape, dtype)
+    return (empty, empty) if leaky else empty
 
 
 def _check_network(params, dynamics) -> tuple[int, int]:
@@ -121,6 +137,8 @@ def input_drive(params: Mapping, dynamics: Dynamics, inp, *, stim_input=None,
     **Returns:** the drive, time-major ``[T, B, H]`` (``[T, H]`` unbatched).
     """
     H, I = _check_network(params, dynamics)
+    inp, stim_input, eps_x, eps_u = call_inputs(
+        params, inp=inp, stim_input=stim_input, eps_x=eps_x, eps_u=eps_u).values()
     call = check_call_shapes(hidden_size=H, input_size=I, batch_first=dynamics.batch_first,
                              inp=_shape(inp), stim_input=_shape(stim_input),
                              eps_x=_shape(eps_x), eps_u=_shape(eps_u))
@@ -185,6 +203,11 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
       chooses (the models pass their spec). `W_rec=` calls are dense.
     - `key`: a PRNG key to draw `eps_x` and `eps_u` from instead (not both).
 
+    Array arguments may be JAX arrays, numpy arrays or nested lists of real
+    floating numbers; they are cast to ``params["W_rec"]``'s dtype when that
+    loses nothing and refused otherwise (:func:`mrnn_jax._functional.call_input`).
+    ``T = 0`` gives empty outputs.
+
     **Returns:** leaky ``(xs, hs)``, Elman ``hs``: the ``T`` states after each
     update (never the initial one), each ``[B, T, H]`` / ``[T, B, H]`` / ``[T, H]``.
     """
@@ -200,11 +223,18 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
         raise MRNNConfigError(
             "key: noise is drawn from key or given as eps_x / eps_u, not both; "
             "got key together with explicit eps arrays")
+    inp, state, stim_input, W_rec, eps_x, eps_u = call_inputs(
+        params, inp=inp, **{state_name: state}, stim_input=stim_input, W_rec=W_rec,
+        eps_x=eps_x, eps_u=eps_u).values()
+    h0 = call_inputs(params, h0=h0)["h0"] if leaky else state
     call = check_call_shapes(hidden_size=H, input_size=I, batch_first=dynamics.batch_first,
                              inp=_shape(inp), state=_shape(state), state_name=state_name,
                              h0=_shape(h0) if leaky else None, stim_input=_shape(stim_input),
                              W_rec=_shape(W_rec), eps_x=_shape(eps_x), eps_u=_shape(eps_u))
     plan = choose_plan(recurrence, params["W_rec_mask"], H, W_rec is not None)
+    if call.steps == 0:
+        return _empty_outputs(model_dtype(params["W_rec"]), call, dynamics.batch_first, H,
+                              leaky)
     used = {n: params[n] for n in _USED}
     alpha, used["tau"] = _alpha(params, dynamics)
     batch = int(jnp.shape(state)[0]) if len(jnp.shape(state)) == 2 else 1

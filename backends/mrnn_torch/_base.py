@@ -22,7 +22,9 @@ from mrnn_core import (
     NetworkSpec,
     Streams,
     balance_ei,
+    check_batch_size,
     check_call_shapes,
+    check_finite,
     connectivity_from_arrays,
     describe,
     effective_weight,
@@ -43,7 +45,7 @@ from mrnn_core.validate import check_array, check_structure, expected_shapes
 
 from ._device import resolve_device, resolve_dtype
 from ._functional import effective_weights as _effective_weights
-from ._functional import get_activation, simulate
+from ._functional import call_input, get_activation, simulate
 from ._helpers import RegionHelpers
 from .region import Connection, InputRegion, RecurrentRegion, plain
 
@@ -103,6 +105,23 @@ def _as_array(value):
             value = value.float()
         return value.cpu().numpy()
     return value
+# Before finalising, W_rec and W_inp are None (mRNNTorch's API), but an empty
+# parameter per matrix stands in for each in parameters(): finalising fills it
+# and makes it W_rec / W_inp, so an optimiser built first still trains them.
+_PENDING = {"W_rec": "_W_rec_pending", "W_inp": "_W_inp_pending"}
+
+
+def _hide_pending(module, state_dict, prefix, local_metadata):
+    """The stand-ins are not state: an unfinalised model's state_dict keeps its keys."""
+    for key in _PENDING.values():
+        state_dict.pop(prefix + key, None)
+
+
+def _fill_pending(module, state_dict, prefix, *_):
+    """A state_dict never holds the stand-ins: loading one keeps the model's."""
+    for key in _PENDING.values():
+        if key in module._parameters:
+            state_dict.setdefault(prefix + key, module._parameters[key].detach())
 
 
 def _resync_after_load(module, incompatible_keys):
@@ -152,9 +171,12 @@ class mRNNBase(RegionHelpers, nn.Module):
 
     **Parameters and buffers** (the ``state_dict`` keys, as in mRNNTorch):
     ``W_rec`` ``[H, H]`` and ``W_inp`` ``[H, I]`` (parameters, ``None`` until
-    finalised); buffers ``W_rec_mask``, ``W_rec_sign_matrix`` ``[H, H]`` and
-    ``W_inp_mask``, ``W_inp_sign_matrix`` ``[H, I]``, never trained; and a
-    parameter ``base_firing_<region>`` ``[n]`` per region with
+    finalised; before that, ``parameters()`` lists an empty stand-in for each,
+    which finalising fills and makes ``W_rec`` / ``W_inp``, so an optimiser
+    built before ``finalize_connectivity()`` still trains them; the stand-ins
+    are not in the ``state_dict``); buffers ``W_rec_mask``,
+    ``W_rec_sign_matrix`` ``[H, H]`` and ``W_inp_mask``, ``W_inp_sign_matrix``
+    ``[H, I]``, never trained; and a parameter ``base_firing_<region>`` ``[n]`` per region with
     ``learnable_bias``, ``init_<region>`` ``[n]`` per region with
     ``learnable_init`` (its initial pre-activation, used when a call gives no
     ``x0``/``h0``) and ``log_tau_<region>`` ``[n]`` per region with
@@ -229,6 +251,10 @@ class mRNNBase(RegionHelpers, nn.Module):
         self._trainable_cache = self._tau_cache = None
         self.register_parameter("W_rec", None)
         self.register_parameter("W_inp", None)
+        for key in _PENDING.values():
+            self.register_parameter(key, nn.Parameter(self._zeros(0, 0)))
+        self.register_state_dict_post_hook(_hide_pending)
+        self.register_load_state_dict_pre_hook(_fill_pending)
         for name in _STRUCTURE:
             self.register_buffer(name, None)
         # Fixed time constants [H] that differ from what the spec and dynamics
@@ -652,14 +678,25 @@ class mRNNBase(RegionHelpers, nn.Module):
         W = init_input_weight(self._spec, self.dynamics.inp_constrained, streams.input_weight)
         self._set_input(W, mask, sign)
 
+    def _new_weight(self, name: str, W) -> nn.Parameter:
+        """``W`` as the parameter ``name``: the stand-in that ``parameters()``
+        listed before finalising, now holding ``W`` (so an optimiser built
+        before finalising trains it), or a new parameter."""
+        value = self._tensor(W)
+        pending = self._parameters.pop(_PENDING[name], None)
+        if pending is None:
+            return nn.Parameter(value)
+        pending.data = value
+        return pending
+
     def _set_recurrent(self, W, mask, sign) -> None:
-        self.W_rec = nn.Parameter(self._tensor(W))
+        self.W_rec = self._new_weight("W_rec", W)
         self.W_rec_mask, self.W_rec_sign_matrix = self._tensor(mask), self._tensor(sign)
         self.rec_finalized = True
         self._sync_regions()
 
     def _set_input(self, W, mask, sign) -> None:
-        self.W_inp = nn.Parameter(self._tensor(W))
+        self.W_inp = self._new_weight("W_inp", W)
         self.W_inp_mask, self.W_inp_sign_matrix = self._tensor(mask), self._tensor(sign)
         self.inp_finalized = True
         self._sync_regions()
@@ -799,19 +836,35 @@ class mRNNBase(RegionHelpers, nn.Module):
         return tuple(torch.randn(*lead, n, device=self._device, dtype=self._dtype)
                      for n in (self.total_num_units, self.total_num_inputs))
 
-    def _run(self, inp, state, h0, stim_input, noise, W_rec, eps_x, eps_u):
+    def _run(self, inp, state, h0, stim_input, noise, W_rec, eps_x, eps_u, check_finite=False):
         """The forward pass of both subclasses: draw noise if asked, then simulate.
-        Given ``eps_x`` / ``eps_u`` are used as they are."""
+        Given ``eps_x`` / ``eps_u`` are used as they are. Every array argument
+        goes through :func:`mrnn_torch._functional.call_input` first (the
+        input contract), so numpy arrays and lists work here too."""
         self._check_finalised("both", "a forward pass")
+        leaky = self.dynamics.kind == "leaky"
+        dtype, device = self.W_rec.dtype, self.W_rec.device
+        inp, state, h0, stim_input, W_rec, eps_x, eps_u = (
+            call_input(name, a, dtype, device) for name, a in (
+                ("inp", inp), ("x0" if leaky else "h0", state), ("h0", h0),
+                ("stim_input", stim_input), ("W_rec", W_rec), ("eps_x", eps_x),
+                ("eps_u", eps_u)))
         if state is None:
             state = self._default_state(inp, stim_input)
         if noise and (eps_x is None or eps_u is None):
             drawn_x, drawn_u = self._noise_draws(inp, state, stim_input)
             eps_x = drawn_x if eps_x is None else eps_x
             eps_u = drawn_u if eps_u is None else eps_u
-        x0, h0 = (state, h0) if self.dynamics.kind == "leaky" else (None, state)
-        return simulate(self._params(), self.dynamics, inp, x0, h0, stim_input=stim_input,
-                        W_rec=W_rec, eps_x=eps_x, eps_u=eps_u, recurrence=self.recurrence)
+        x0, h0 = (state, h0) if leaky else (None, state)
+        out = simulate(self._params(), self.dynamics, inp, x0, h0, stim_input=stim_input,
+                       W_rec=W_rec, eps_x=eps_x, eps_u=eps_u, recurrence=self.recurrence)
+        if check_finite:
+            self._check_finite(out[0] if leaky else out, "xs" if leaky else "hs")
+        return out
+
+    def _check_finite(self, states, name: str) -> None:
+        """:func:`mrnn_core.check_finite` on a forward call's returned states."""
+        check_finite(states, self._spec, batch_first=self.dynamics.batch_first, name=name)
 
     # regions by name ---------------------------------------------------------
 

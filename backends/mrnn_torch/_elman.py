@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from mrnn_core import check_batch_size
+
 from ._base import mRNNBase
 
 
@@ -32,15 +34,16 @@ class ElmanmRNN(mRNNBase):
 
     def batched_initial_condition(self, batch_size: int) -> torch.Tensor:
         """``h0`` ``[B, H]``: ``initial_condition`` repeated per trial (not activated)."""
-        return self.initial_condition.unsqueeze(0).repeat(batch_size, 1)
+        return self.initial_condition.unsqueeze(0).repeat(check_batch_size(batch_size), 1)
 
     def forward(self, inp: torch.Tensor | None, h0: torch.Tensor | None = None,
                 stim_input: torch.Tensor | None = None, noise: bool = False,
                 W_rec: torch.Tensor | None = None, *, eps_x: torch.Tensor | None = None,
-                eps_u: torch.Tensor | None = None) -> torch.Tensor:
+                eps_u: torch.Tensor | None = None, check_finite: bool = False) -> torch.Tensor:
         """Run ``T`` steps from ``h0`` ``[B, H]`` (default: ``initial_condition``
-        for every trial); arguments as :meth:`mRNN.forward`.
+        for every trial); arguments, accepted inputs and ``check_finite`` (on
+        ``hs``) as :meth:`mRNN.forward`.
 
         **Returns:** ``hs`` ``[B, T, H]`` (``batch_first``) or ``[T, B, H]``.
         """
-        return self._run(inp, h0, None, stim_input, noise, W_rec, eps_x, eps_u)
+        return self._run(inp, h0, None, stim_input, noise, W_rec, eps_x, eps_u, check_finite)

@@ -28,7 +28,9 @@ from mrnn_core import (
     MRNNConfigError,
     check_activation,
     check_call_shapes,
+    check_input_dtype,
     effective_weight,
+    numpy_input,
     uniform_alpha,
 )
 
@@ -80,6 +82,40 @@ def effective_weights(params: Mapping, dynamics: Dynamics):
 
 def _shape(a):
     return None if a is None else tuple(a.shape)
+
+
+def call_input(name: str, a, dtype: torch.dtype, device: torch.device):
+    """One forward-call argument as a tensor of the model's ``dtype`` on its ``device``.
+
+    The input contract (:func:`mrnn_core.check_input_dtype`, the same in the
+    JAX backend): tensors, numpy arrays and nested lists of real floating
+    numbers are accepted; a lower precision is cast up, a higher one,
+    integers, booleans, complex numbers and strings are refused, as is a
+    tensor on another device (naming both). None stays None.
+    """
+    if a is None:
+        return None
+    if isinstance(a, torch.Tensor):
+        if a.dtype == dtype and a.device == device:
+            return a
+        if a.device != device:
+            raise MRNNConfigError(
+                f"{name}: expected a tensor on {device} (where the model lives), got one on "
+                f"{a.device}; move it with {name}.to({str(device)!r}) or the model with "
+                f"model.to({str(a.device)!r})")
+        check_input_dtype(name, a.dtype, dtype, fix=f"{name}.to({dtype})")
+        return a.to(dtype)
+    array, weak = numpy_input(name, a)
+    check_input_dtype(name, array.dtype, dtype, weak=weak,
+                      fix=f"{name}.astype(np.{str(dtype).rsplit('.', 1)[-1]})")
+    return torch.tensor(array, dtype=dtype, device=device)
+
+
+def call_inputs(params: Mapping, **arrays) -> dict:
+    """:func:`call_input` for each named argument, against the dtype and device
+    of ``params["W_rec"]``."""
+    W = params["W_rec"]
+    return {name: call_input(name, a, W.dtype, W.device) for name, a in arrays.items()}
 
 
 def _time_major(a, batch_first: bool, batched: bool):
@@ -206,6 +242,8 @@ def input_drive(params: Mapping, dynamics: Dynamics, inp, *, stim_input=None,
     **Returns:** the drive, time-major ``[T, B, H]``.
     """
     H, I = params["W_inp"].shape
+    inp, stim_input, eps_x, eps_u = call_inputs(
+        params, inp=inp, stim_input=stim_input, eps_x=eps_x, eps_u=eps_u).values()
     call = check_call_shapes(hidden_size=H, input_size=I, batch_first=dynamics.batch_first,
                              inp=_shape(inp), stim_input=_shape(stim_input),
                              eps_x=_shape(eps_x), eps_u=_shape(eps_u))
@@ -239,15 +277,18 @@ def step(dynamics: Dynamics, W_rec_eff, state, drive_t, *, tau=None):
     from :func:`input_drive` this is SEMANTICS.md's update (the stimulus of
     the leaky model enters as ``alpha * s_t``). ``alpha = dt / tau``
     elementwise when ``tau`` ``[H]`` (``params["tau"]``) is given, else
-    ``dynamics.alpha``.
+    ``dynamics.alpha``. ``x``, ``h`` and ``drive_t`` follow the input
+    contract of :func:`simulate`, against ``W_rec_eff``'s dtype and device.
 
     **Returns:** ``(x', h')``.
     """
     f = get_activation(dynamics.activation)
+    x, h = state
+    x, h, drive_t = (call_input(name, a, W_rec_eff.dtype, W_rec_eff.device)
+                     for name, a in (("x", x), ("h", h), ("drive_t", drive_t)))
     alpha = dynamics.alpha
     if tau is not None:
         alpha = _alpha({"tau": tau, "W_rec": W_rec_eff}, dynamics)
-    x, h = state
     unbatched = h.dim() == 1
     if unbatched:  # Elman ignores x, so it may be None there
         x = None if x is None else x.unsqueeze(0)
@@ -303,6 +344,11 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
     + b + c_x eps_x) + alpha s_t`` (``alpha``, ``c_x`` scalars or ``[H]``); Elman:
     ``x_{t+1} = W_rec_eff h_t + W_inp_eff (u_t + c_u eps_u) + b + c_x eps_x + s_t``; ``h_{t+1} = f(x_{t+1})``.
 
+    Array arguments may be tensors, numpy arrays or nested lists of real
+    floating numbers; they are cast to ``params["W_rec"]``'s dtype when that
+    loses nothing and refused otherwise (:func:`call_input`). ``T = 0`` gives
+    empty outputs.
+
     **Returns:** ``(xs, hs)`` for leaky, ``hs`` for Elman: the ``T`` states
     after each update, in the output layout (``[B, T, H]`` if ``batch_first``).
     """
@@ -313,6 +359,10 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
             "x0: the leaky model needs an initial pre-activation [B, H], got None" if leaky
             else "h0: the Elman model needs an initial state [B, H], got None")
     H, I = params["W_inp"].shape
+    inp, state, stim_input, W_rec, eps_x, eps_u = call_inputs(
+        params, inp=inp, **{"x0" if leaky else "h0": state}, stim_input=stim_input,
+        W_rec=W_rec, eps_x=eps_x, eps_u=eps_u).values()
+    h0 = call_inputs(params, h0=h0)["h0"] if leaky else state
     call = check_call_shapes(hidden_size=H, input_size=I, batch_first=dynamics.batch_first,
                              inp=_shape(inp), state=_shape(state),
                              state_name="x0" if leaky else "h0",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from mrnn_core import check_batch_size
+
 from ._base import mRNNBase
 
 
@@ -40,14 +42,15 @@ class mRNN(mRNNBase):
 
     def batched_initial_condition(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(x0, h0)``, each ``[B, H]``: ``initial_condition`` per trial and ``f`` of it."""
-        x0 = self.initial_condition.unsqueeze(0).repeat(batch_size, 1)
+        x0 = self.initial_condition.unsqueeze(0).repeat(check_batch_size(batch_size), 1)
         return x0, self.activation(x0)
 
     def forward(self, inp: torch.Tensor | None, x0: torch.Tensor | None = None,
                 h0: torch.Tensor | None = None,
                 stim_input: torch.Tensor | None = None, noise: bool = False,
                 W_rec: torch.Tensor | None = None, *, eps_x: torch.Tensor | None = None,
-                eps_u: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                eps_u: torch.Tensor | None = None,
+                check_finite: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Run ``T`` steps from ``x0``.
 
         **Arguments:** ``inp`` ``[B, T, I]`` if ``batch_first`` else
@@ -59,9 +62,19 @@ class mRNN(mRNNBase):
         size ``H``; ``noise`` draws ``eps_x``, ``eps_u`` from torch's RNG;
         ``W_rec`` ``[H, H]`` replaces ``W_rec_eff`` for this call; ``eps_x``
         (output layout) and ``eps_u`` (input layout) are standard-normal
-        draws to use as the noise (given draws are always used).
+        draws to use as the noise (given draws are always used);
+        ``check_finite`` raises :class:`mrnn_core.NonFiniteStateError` naming
+        the first step and unit whose ``x`` became inf or NaN (it reads the
+        outputs back to the CPU, so it is off by default).
+
+        Every array argument may be a tensor, a numpy array or a nested list
+        of real floating numbers (README, "Inputs a forward call accepts"):
+        a lower precision than the model's is cast up; a higher one,
+        integers, booleans, complex numbers and tensors on another device
+        raise :class:`mrnn_core.MRNNConfigError`. ``T = 0`` returns empty
+        ``[B, 0, H]`` outputs.
 
         **Returns:** ``(xs, hs)``, each ``[B, T, H]`` (``batch_first``) or
         ``[T, B, H]``: the states after each step, not the initial one.
         """
-        return self._run(inp, x0, h0, stim_input, noise, W_rec, eps_x, eps_u)
+        return self._run(inp, x0, h0, stim_input, noise, W_rec, eps_x, eps_u, check_finite)
