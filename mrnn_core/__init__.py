@@ -48,6 +48,7 @@ from .readout import ReadoutSpec as ReadoutSpec
 from .readout import apply_readout as apply_readout
 from .readout import init_readout as init_readout
 from .readout import readout_units as readout_units
+from . import activations as activations
 from . import losses as losses
 from . import reference as reference
 from .tasks import flip_flop as flip_flop

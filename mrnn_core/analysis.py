@@ -29,8 +29,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .activations import derivative
 from .connectivity import Connectivity
-from .dynamics import Dynamics, check_activation, uniform_alpha
+from .dynamics import Dynamics, uniform_alpha
 from .errors import MRNNConfigError
 from .init import PARAM_NAMES
 
@@ -393,17 +394,9 @@ def stability_flags(eigenvalues, kind: str):
 
 
 def activation_derivative(name: str, z):
-    """``f'(z)`` of activation ``name`` in numpy (relu' is 0 at 0)."""
-    z = np.asarray(z, dtype=np.float64)
-    check_activation(name)
-    if name == "relu":
-        return (z > 0).astype(np.float64)
-    if name == "tanh":
-        return 1.0 - np.tanh(z) ** 2
-    if name in ("sigmoid", "softplus"):
-        s = 0.5 * (1.0 + np.tanh(0.5 * z))
-        return s * (1.0 - s) if name == "sigmoid" else s
-    return np.ones_like(z)
+    """``f'(z)`` of activation ``name`` in float64 numpy (relu' is 0 at 0);
+    see :func:`mrnn_core.activations.derivative`."""
+    return derivative(name, np.asarray(z, dtype=np.float64))
 
 
 def closed_form_jacobian(W_rec_eff, fprime, alpha: float, space: str = "x"):
