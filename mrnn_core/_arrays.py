@@ -46,7 +46,6 @@ class _Numpy(_Adapter):
     sqrt = staticmethod(np.sqrt)
     isfinite = staticmethod(np.isfinite)
     where = staticmethod(np.where)
-    maximum = staticmethod(np.maximum)
     ones_like = staticmethod(np.ones_like)
     zeros_like = staticmethod(np.zeros_like)
     broadcast_to = staticmethod(np.broadcast_to)
@@ -68,6 +67,11 @@ class _Numpy(_Adapter):
     @staticmethod
     def astype(x, dtype):
         return x.astype(dtype)
+
+    @staticmethod
+    def clamp_min(x, low: float):
+        """``max(x, low)`` elementwise, ``low`` a number."""
+        return np.maximum(x, low)
 
     @staticmethod
     def mean(x, axis=None, keepdims=False):
@@ -118,7 +122,6 @@ class _Torch(_Adapter):
         self.sqrt = torch.sqrt
         self.isfinite = torch.isfinite
         self.where = torch.where
-        self.maximum = torch.maximum
         self.ones_like = torch.ones_like
         self.zeros_like = torch.zeros_like
 
@@ -133,6 +136,10 @@ class _Torch(_Adapter):
     @staticmethod
     def astype(x, dtype):
         return x.to(dtype)
+
+    @staticmethod
+    def clamp_min(x, low: float):
+        return x.clamp_min(low)
 
     @staticmethod
     def broadcast_to(x, shape):
@@ -185,7 +192,6 @@ class _Jax(_Adapter):
         self.sqrt = jnp.sqrt
         self.isfinite = jnp.isfinite
         self.where = jnp.where
-        self.maximum = jnp.maximum
         self.ones_like = jnp.ones_like
         self.zeros_like = jnp.zeros_like
         self.broadcast_to = jnp.broadcast_to
@@ -200,6 +206,9 @@ class _Jax(_Adapter):
     @staticmethod
     def astype(x, dtype):
         return x.astype(dtype)
+
+    def clamp_min(self, x, low: float):
+        return self._jnp.maximum(x, low)
 
     @staticmethod
     def mean(x, axis=None, keepdims=False):
