@@ -265,6 +265,14 @@ def library_of(x) -> str:
     return "numpy"
 
 
+def to_numpy(a) -> np.ndarray:
+    """``a`` as a numpy array: a torch tensor is detached and copied to the
+    CPU (its ``requires_grad`` and device are left alone), a JAX array is
+    fetched; anything else goes through ``numpy.asarray``."""
+    name = library_of(a)
+    return np.asarray(a) if name == "numpy" else adapter(name).to_numpy(a)
+
+
 def namespace(*arrays) -> _Adapter:
     """The adapter for the first of ``arrays`` that belongs to torch or JAX, else numpy's."""
     for a in arrays:
