@@ -15,7 +15,7 @@ import mrnn_core
 import mrnn_torch
 from mrnn_torch import analysis as torch_analysis
 
-from analysis_helpers import BACKENDS, analysis, checkpoint, two_region_spec  # noqa: F401 (fixture)
+from .analysis_helpers import BACKENDS, analysis, checkpoint, two_region_spec  # noqa: F401 (fixture)
 
 
 def a_model():

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from examples_helpers import EXAMPLES, assert_png
+from .examples_helpers import EXAMPLES, assert_png
 
 TESTED = {"quickstart.py", "build_three_ways.py", "property_test_my_model.py",
           "torch_flipflop.py", "jax_flipflop.py", "torch_to_jax.py", "jax_ensemble.py",

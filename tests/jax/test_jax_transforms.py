@@ -16,7 +16,7 @@ import pytest
 
 import mrnn_core
 import mrnn_jax
-from jax_cases import SMALL_SPEC, assert_close
+from .jax_cases import SMALL_SPEC, assert_close
 
 TIGHT = 1e-12
 H, I, B, T = 12, 2, 3, 6
