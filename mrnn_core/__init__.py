@@ -1,6 +1,6 @@
 """mrnn_core: the backend-neutral, validated description of a multi-regional RNN.
 
-numpy only: importing it never imports torch or jax. See SEMANTICS.md for
+numpy only: importing it never imports torch or jax. See docs/semantics.md for
 the numbers every backend agrees on.
 """
 
