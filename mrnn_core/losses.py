@@ -1,10 +1,12 @@
-"""Losses and regularisers: the numpy definitions both backends reproduce.
+"""Losses and regularisers, written once for numpy, torch and JAX arrays.
 
-Every function is small and pure; :mod:`mrnn_torch.losses` and
-:mod:`mrnn_jax.losses` have the same names, signatures and values (float64,
-1e-12). The layout and shape checks below (``check_*``, ``*_indices``) take
-shapes and a :class:`NetworkSpec` only, so the backends call them unchanged:
-which rows and columns a region or parent owns is computed here, once.
+Every function is small and pure, a method of :class:`Losses`; this module
+binds them to numpy (float64), :mod:`mrnn_torch.losses` and
+:mod:`mrnn_jax.losses` bind the same code to their arrays, so the three have
+the same names, signatures and values (float64, 1e-12). The layout and
+shape checks below (``check_*``, ``*_indices``) take shapes and a
+:class:`NetworkSpec` only: which rows and columns a region or parent owns
+is computed here, once, in numpy.
 
 Penalties act on whatever array is passed. The usual choice is the
 *effective* weights the dynamics use (``mask * |W| * sign`` under Dale's
