@@ -1,11 +1,13 @@
 """Backend-neutral pieces of the dynamical-systems analysis (numpy only).
 
-The torch and JAX finders (``mrnn_torch.analysis``, ``mrnn_jax.analysis``)
-differentiate and optimise; everything that needs no framework lives here,
-once: checking the caller's arguments, sampling initial states, merging
-duplicate fixed points, flagging outliers, sorted eigen-decompositions,
-stability flags, the PCA plane of a flow field, the closed-form Jacobian
-and the records the analysis functions return.
+The analysis functions themselves (:mod:`mrnn_core.analysis_driver`, bound
+to torch in ``mrnn_torch.analysis`` and to JAX in ``mrnn_jax.analysis``) run
+the map and the search on a backend's arrays; what they share in numpy is
+here: checking the caller's arguments (arrays of any backend, a tensor that
+requires grad included), sampling initial states, merging duplicate fixed
+points, flagging outliers, sorted eigen-decompositions, stability flags, the
+PCA plane of a flow field, the closed-form Jacobian, the optimiser's
+constants, the progress bar and the records the analysis functions return.
 
 **The one-step maps.** With constant input ``u``, ``d = W_inp_eff u + b``
 and ``alpha = dynamics.alpha`` (1 for Elman):
