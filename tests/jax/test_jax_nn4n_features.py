@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 import mrnn_core
 import mrnn_jax
-from .jax_cases import SMALL_SPEC, assert_close, calls, checkpoints, reference, run_model, to_jax
+from .jax_cases import (SMALL_SPEC, assert_close, calls, checkpoints, count_traces, reference,
+                        run_model, to_jax)
 from mrnn_core.testing import arrays, dynamics_settings, network_specs
 from mrnn_jax import _simulate
-from .test_jax_transforms import count_traces
 
 SPEC9 = (mrnn_core.NetworkSpec()
          .with_ei_area("a", 5, exc_pct=0.6, tau=40.0, learnable_tau=True, init=0.2)
