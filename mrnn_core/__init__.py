@@ -1,6 +1,6 @@
 """mrnn_core: the backend-neutral, validated description of a multi-regional RNN.
 
-numpy only: importing it never imports torch or jax. See SEMANTICS.md for
+numpy only: importing it never imports torch or jax. See docs/semantics.md for
 the numbers every backend agrees on.
 """
 
@@ -57,6 +57,7 @@ from .readout import ReadoutSpec as ReadoutSpec
 from .readout import apply_readout as apply_readout
 from .readout import init_readout as init_readout
 from .readout import readout_units as readout_units
+from . import activations as activations
 from . import losses as losses
 from . import reference as reference
 from .tasks import flip_flop as flip_flop

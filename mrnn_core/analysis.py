@@ -1,11 +1,13 @@
 """Backend-neutral pieces of the dynamical-systems analysis (numpy only).
 
-The torch and JAX finders (``mrnn_torch.analysis``, ``mrnn_jax.analysis``)
-differentiate and optimise; everything that needs no framework lives here,
-once: checking the caller's arguments, sampling initial states, merging
-duplicate fixed points, flagging outliers, sorted eigen-decompositions,
-stability flags, the PCA plane of a flow field, the closed-form Jacobian
-and the records the analysis functions return.
+The analysis functions themselves (:mod:`mrnn_core.analysis_driver`, bound
+to torch in ``mrnn_torch.analysis`` and to JAX in ``mrnn_jax.analysis``) run
+the map and the search on a backend's arrays; what they share in numpy is
+here: checking the caller's arguments (arrays of any backend, a tensor that
+requires grad included), sampling initial states, merging duplicate fixed
+points, flagging outliers, sorted eigen-decompositions, stability flags, the
+PCA plane of a flow field, the closed-form Jacobian, the optimiser's
+constants, the progress bar and the records the analysis functions return.
 
 **The one-step maps.** With constant input ``u``, ``d = W_inp_eff u + b``
 and ``alpha = dynamics.alpha`` (1 for Elman):
@@ -23,14 +25,15 @@ h-map, and their Jacobians share their eigenvalues.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ._arrays import namespace, to_numpy
+from .activations import derivative
 from .connectivity import Connectivity
-from .dynamics import Dynamics, check_activation, uniform_alpha
+from .dynamics import Dynamics, uniform_alpha
 from .errors import MRNNConfigError
 from .init import PARAM_NAMES
 
@@ -41,7 +44,7 @@ SPACES = ("x", "h")
 # -- arguments ------------------------------------------------------------------
 
 
-def resolve_model(model, dynamics=None, connectivity=None, to_numpy=np.asarray):
+def resolve_model(model, dynamics=None, connectivity=None, to_numpy=to_numpy):
     """``(params, dynamics, connectivity)`` from whatever the caller analyses.
 
     **Arguments:**
@@ -50,8 +53,8 @@ def resolve_model(model, dynamics=None, connectivity=None, to_numpy=np.asarray):
       a :class:`mrnn_core.Checkpoint`, or a mapping of named arrays.
     - `dynamics`: required with a mapping; must be None otherwise.
     - `connectivity`: optional with a mapping (needed only to name regions).
-    - `to_numpy`: turns one array of the mapping into numpy (a backend passes
-      one that detaches a tensor without touching it).
+    - `to_numpy`: turns one array of the mapping into numpy (the default
+      takes numpy, torch and JAX arrays, detaching a tensor without touching it).
 
     **Returns:** float64 numpy copies of the parameters, the :class:`Dynamics`
     and the :class:`Connectivity` (or None). Nothing of ``model`` is modified.
@@ -114,26 +117,45 @@ def included_units(connectivity: Connectivity | None, regions, hidden_size: int)
     return np.sort(connectivity.unit_indices(*regions))
 
 
+def _float64(name: str, values) -> np.ndarray:
+    """A float64 numpy copy of ``values`` (numbers, numpy, torch or JAX arrays;
+    a tensor that requires grad is detached, never modified)."""
+    try:
+        return np.array(to_numpy(values), dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise MRNNConfigError(f"{name}: expected an array of real numbers, got "
+                              f"{type(values).__name__} ({e})") from None
+
+
+def _check_finite(name: str, a: np.ndarray) -> np.ndarray:
+    bad = ~np.isfinite(a)
+    if np.any(bad):
+        where = np.argwhere(bad)[:3].tolist()
+        raise MRNNConfigError(
+            f"{name}: expected finite values, got {int(bad.sum())} NaN or inf "
+            f"(first at index {', '.join(map(str, where))})")
+    return a
+
+
 def as_states(name: str, states, hidden_size: int, single: bool = False) -> np.ndarray:
     """``states`` as float64 ``[..., H]`` (``[H]`` when ``single``), checked."""
-    a = np.array(states, dtype=np.float64)
+    a = _float64(name, states)
     ok = a.shape == (hidden_size,) if single else (a.ndim >= 1 and a.shape[-1] == hidden_size)
     if not ok:
         want = f"({hidden_size},) = [H]" if single else f"[..., H] with H = {hidden_size}"
         raise MRNNConfigError(f"{name}: expected shape {want}, got {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise MRNNConfigError(f"{name}: expected finite values, got NaN or inf")
-    return a
+    return _check_finite(name, a)
 
 
 def constant_input(inputs, input_size: int) -> np.ndarray:
-    """The constant input ``u`` ``[I]`` (zeros when None), checked."""
+    """The constant input ``u`` ``[I]`` (zeros when None), checked: a NaN or inf
+    input would make every search fail, and the finder report no fixed point."""
     if inputs is None:
         return np.zeros(input_size)
-    u = np.array(inputs, dtype=np.float64)
+    u = _float64("inputs", inputs)
     if u.shape != (input_size,):
         raise MRNNConfigError(f"inputs: expected a constant input of shape ({input_size},) = [I], got {u.shape}")
-    return u
+    return _check_finite("inputs", u)
 
 
 def check_positive(name: str, value, integer: bool = False, allow_zero: bool = False):
@@ -209,7 +231,7 @@ class Problem:
         return out
 
 
-def problem(model, dynamics, connectivity, *, to_numpy=np.asarray, space="x", regions=None,
+def problem(model, dynamics, connectivity, *, to_numpy=to_numpy, space="x", regions=None,
             inputs=None, held_state=None) -> Problem:
     """Check and gather what every analysis function needs (see :class:`Problem`).
 
@@ -247,7 +269,7 @@ def search_starts(initial_states, trajectories, n_initial, noise_scale, seed, hi
     return sample_initial_states(reference, n, noise, seed), reference
 
 
-def search_problem(model, dynamics, connectivity, *, to_numpy=np.asarray, initial_states=None,
+def search_problem(model, dynamics, connectivity, *, to_numpy=to_numpy, initial_states=None,
                    trajectories=None, n_initial=256, noise_scale=0.0, seed=0, held_state=None,
                    **kwargs):
     """``(problem, starts [N, H], reference [M, H])`` for a fixed-point search.
@@ -393,17 +415,23 @@ def stability_flags(eigenvalues, kind: str):
 
 
 def activation_derivative(name: str, z):
-    """``f'(z)`` of activation ``name`` in numpy (relu' is 0 at 0)."""
-    z = np.asarray(z, dtype=np.float64)
-    check_activation(name)
-    if name == "relu":
-        return (z > 0).astype(np.float64)
-    if name == "tanh":
-        return 1.0 - np.tanh(z) ** 2
-    if name in ("sigmoid", "softplus"):
-        s = 0.5 * (1.0 + np.tanh(0.5 * z))
-        return s * (1.0 - s) if name == "sigmoid" else s
-    return np.ones_like(z)
+    """``f'(z)`` of activation ``name`` in float64 numpy (relu' is 0 at 0);
+    see :func:`mrnn_core.activations.derivative`."""
+    return derivative(name, np.asarray(z, dtype=np.float64))
+
+
+def closed_form(W, fprime, alpha, space: str):
+    """``dF/dy`` ``[..., n, n]`` from ``f'`` ``[..., n]``, on any library's arrays.
+
+    ``alpha`` is a float (1 for Elman) or a per-unit array ``[n]`` of ``W``'s
+    library, which scales the rows: ``diag(1 - alpha) + diag(alpha) (...)``.
+    See :func:`closed_form_jacobian`.
+    """
+    xp = namespace(W)
+    scaled = W * fprime[..., None, :] if space == "x" else fprime[..., :, None] * W
+    if isinstance(alpha, float):
+        return scaled if alpha == 1.0 else (1.0 - alpha) * xp.eye(W.shape[0], W) + alpha * scaled
+    return (1.0 - alpha)[:, None] * xp.eye(W.shape[0], W) + alpha[:, None] * scaled
 
 
 def closed_form_jacobian(W_rec_eff, fprime, alpha: float, space: str = "x"):
@@ -414,10 +442,11 @@ def closed_form_jacobian(W_rec_eff, fprime, alpha: float, space: str = "x"):
     ``alpha = 1`` gives Elman. ``fprime`` ``[..., H]`` is ``f'`` at ``x`` (x-space)
     or at ``W_rec_eff h + d`` (h-space). **Returns:** ``[..., H, H]``.
     """
+    check_space(space)
     W = np.asarray(W_rec_eff, dtype=np.float64)
     fp = np.asarray(fprime, dtype=np.float64)
-    scaled = W * fp[..., None, :] if check_space(space) == "x" else fp[..., :, None] * W
-    return (1.0 - alpha) * np.eye(W.shape[0]) + alpha * scaled
+    alpha = float(alpha) if np.ndim(alpha) == 0 else np.asarray(alpha, dtype=np.float64)
+    return closed_form(W, fp, alpha, space)
 
 
 def pca_plane(trajectories, units=None):
@@ -634,7 +663,7 @@ def project(vectors, basis) -> np.ndarray:
 
 def check_basis(basis, hidden_size: int, units) -> np.ndarray:
     """A user's ``basis`` ``[H, 2]``: two independent columns, zero outside ``units``."""
-    B = np.array(basis, dtype=np.float64)
+    B = _float64("basis", basis)
     if B.shape != (hidden_size, 2):
         raise MRNNConfigError(f"basis: expected shape ({hidden_size}, 2) = [H, 2], got {B.shape}")
     if np.linalg.matrix_rank(B) < 2:
@@ -690,7 +719,7 @@ class Plane:
     linearised_at: np.ndarray
 
 
-def flow_problem(model, dynamics, connectivity, *, to_numpy=np.asarray, trajectories=None,
+def flow_problem(model, dynamics, connectivity, *, to_numpy=to_numpy, trajectories=None,
                  basis=None, origin=None, limits=None, resolution=25, held_state=None,
                  linearise_at=None, **kwargs):
     """``(problem, plane)`` for a flow field (see ``flow_field`` in either backend).
@@ -757,34 +786,31 @@ def flow_record(prob: Problem, plane: Plane, next_states, next_at, jacobian_at) 
 
 
 class Progress:
-    """A one-line progress report on stderr, redrawn at most every 0.2 s.
+    """A progress bar on stderr (tqdm, which suits terminals, notebooks and logs).
 
-    Silent when ``enabled`` is False.
+    ``update(done, note)`` moves it to ``done`` of ``total`` steps with a short
+    note; ``close(done, note)`` draws the last state. Silent when ``enabled``
+    is False.
     """
 
     def __init__(self, label: str, total: int, enabled: bool = True, stream=None):
-        self.label, self.total, self.enabled = label, total, enabled
-        self.stream = stream or sys.stderr
-        self._last = 0.0
-        self._start = time.perf_counter()
-        self._drawn = False
+        from tqdm.auto import tqdm
+
+        self.enabled = enabled
+        self._bar = tqdm(total=total, desc=label, disable=not enabled, leave=True,
+                         file=stream or sys.stderr, dynamic_ncols=True,
+                         bar_format="{desc} [{bar:20}] {n_fmt}/{total_fmt} {postfix} ({elapsed})",
+                         ascii=".#")
 
     def update(self, done: int, note: str = "", force: bool = False) -> None:
         if not self.enabled:
             return
-        now = time.perf_counter()
-        if not force and now - self._last < 0.2:
-            return
-        self._last = now
-        width = 20
-        filled = int(width * done / max(self.total, 1))
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
-                          f"{done}/{self.total} {note} ({now - self._start:.1f}s)   ")
-        self.stream.flush()
-        self._drawn = True
+        self._bar.set_postfix_str(note, refresh=False)
+        self._bar.update(done - self._bar.n)
+        if force:
+            self._bar.refresh()
 
     def close(self, done: int, note: str = "") -> None:
         if self.enabled:
             self.update(done, note, force=True)
-            self.stream.write("\n")
-            self.stream.flush()
+        self._bar.close()

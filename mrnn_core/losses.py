@@ -1,10 +1,12 @@
-"""Losses and regularisers: the numpy definitions both backends reproduce.
+"""Losses and regularisers, written once for numpy, torch and JAX arrays.
 
-Every function is small and pure; :mod:`mrnn_torch.losses` and
-:mod:`mrnn_jax.losses` have the same names, signatures and values (float64,
-1e-12). The layout and shape checks below (``check_*``, ``*_indices``) take
-shapes and a :class:`NetworkSpec` only, so the backends call them unchanged:
-which rows and columns a region or parent owns is computed here, once.
+Every function is small and pure, a method of :class:`Losses`; this module
+binds them to numpy (float64), :mod:`mrnn_torch.losses` and
+:mod:`mrnn_jax.losses` bind the same code to their arrays, so the three have
+the same names, signatures and values (float64, 1e-12). The layout and
+shape checks below (``check_*``, ``*_indices``) take shapes and a
+:class:`NetworkSpec` only: which rows and columns a region or parent owns
+is computed here, once, in numpy.
 
 Penalties act on whatever array is passed. The usual choice is the
 *effective* weights the dynamics use (``mask * |W| * sign`` under Dale's
@@ -20,6 +22,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ._arrays import adapter
 from .connectivity import _offsets
 from .errors import MRNNConfigError, closest, known
 from .spec import NetworkSpec
@@ -210,119 +213,152 @@ def check_weights(weights, which):
     return names
 
 
-# the definitions ------------------------------------------------------------
+# the definitions (written once; every backend binds them to its arrays) ------
 
-def mse(outputs, targets, mask=None):
-    """Task loss: the (masked) mean squared error.
+class Losses:
+    """The loss functions below, bound to one array library (``library``).
 
-    ``mse = sum(m * (y - y*)^2) / max(sum(m), 1)``, with ``m`` the mask
-    broadcast to the full shape of ``outputs`` (so a per-step mask ``[B, T]``
-    counts each of the ``O`` outputs of a kept step). With a 0/1 mask this is
-    the mean over the kept entries; an all-zero mask gives 0 (the ``max``
-    avoids 0/0 and needs no branch under jit). A weighted mask summing to
-    less than 1 is divided by 1, not by its sum. No mask: the mean over every entry.
-
-    **Arguments:** ``outputs`` and ``targets`` of one shape, e.g. ``[B, T, O]``;
-    ``mask`` (optional, numbers or booleans) whose axes match the leading axes
-    of ``outputs``, each equal or 1: ``[B, T, O]``, ``[B, T]``, ``[1, T]``...
-
-    **Returns:** a scalar.
+    ``mrnn_core.losses`` binds them to numpy (float64); ``mrnn_torch.losses``
+    and ``mrnn_jax.losses`` to torch tensors and JAX arrays: the same code,
+    so the same numbers. Every check runs on shapes and specs, in numpy.
     """
-    y, t = np.asarray(outputs, dtype=float), np.asarray(targets, dtype=float)
-    shape = check_mse_shapes(y.shape, t.shape, None if mask is None else np.shape(mask))
-    err = (y - t) ** 2
-    if shape is None:
-        return err.mean()
-    m = np.asarray(mask, dtype=float).reshape(shape)
-    return (m * err).sum() / max(np.broadcast_to(m, y.shape).sum(), 1.0)
+
+    def __init__(self, library: str):
+        self.library = library
+
+    @property
+    def _xp(self):
+        return adapter(self.library)
+
+    def mse(self, outputs, targets, mask=None):
+        """Task loss: the (masked) mean squared error.
+
+        ``mse = sum(m * (y - y*)^2) / max(sum(m), 1)``, with ``m`` the mask
+        broadcast to the full shape of ``outputs`` (so a per-step mask ``[B, T]``
+        counts each of the ``O`` outputs of a kept step). With a 0/1 mask this is
+        the mean over the kept entries; an all-zero mask gives 0 (the ``max``
+        avoids 0/0 and needs no branch under jit). A weighted mask summing to
+        less than 1 is divided by 1, not by its sum. No mask: the mean over every entry.
+
+        **Arguments:** ``outputs`` and ``targets`` of one shape, e.g. ``[B, T, O]``;
+        ``mask`` (optional, numbers or booleans) whose axes match the leading axes
+        of ``outputs``, each equal or 1: ``[B, T, O]``, ``[B, T]``, ``[1, T]``...
+
+        **Returns:** a scalar.
+        """
+        xp = self._xp
+        y, t = xp.as_input(outputs), xp.as_input(targets)
+        m = None if mask is None else xp.as_input(mask, like=y)
+        shape = check_mse_shapes(y.shape, t.shape, None if m is None else m.shape)
+        err = (y - t) ** 2
+        if shape is None:
+            return err.mean()
+        m = xp.astype(m, y.dtype).reshape(shape)
+        return (m * err).sum() / xp.clamp_min(xp.broadcast_to(m, y.shape).sum(), 1.0)
+
+    def weight_l2(self, W):
+        """Squared Frobenius norm ``sum_ij W_ij^2`` of ``W`` ``[rows, cols]``; a scalar."""
+        W = self._xp.as_input(W)
+        check_matrix(W.shape)
+        return (W ** 2).sum()
+
+    def weight_l1(self, W):
+        """Entrywise L1 norm ``sum_ij |W_ij|`` of ``W`` ``[rows, cols]``; a scalar."""
+        W = self._xp.as_input(W)
+        check_matrix(W.shape)
+        return abs(W).sum()
+
+    def projection_penalty(self, W, spec, src: str, dst: str, kind: str = "l2",
+                           side: str = "recurrent"):
+        """The L2 or L1 penalty of one projection's block of ``W``.
+
+        ``penalty = sum_{i in dst, j in src} W_ij^2`` (``kind="l2"``) or ``|W_ij|``
+        (``"l1"``). ``src``/``dst`` are region or parent names (a parent means the
+        union of its children's units). ``side="recurrent"``: ``W`` is ``[H, H]``;
+        ``side="input"``: ``src`` is an input region and ``W`` is ``[H, I]``.
+        ``spec`` gives the layout (a NetworkSpec, or anything with a ``.spec``).
+        """
+        xp = self._xp
+        W = xp.as_input(W)
+        kind = check_kind(kind)
+        rows, cols = projection_indices(spec, src, dst, side, W.shape)
+        block = xp.take(xp.take(W, rows, 0), cols, 1)
+        return self.weight_l2(block) if kind == "l2" else self.weight_l1(block)
+
+    def weight_penalty(self, weights, kind: str = "l2", which=None):
+        """The sum of :func:`weight_l2` (or :func:`weight_l1`) over named matrices.
+
+        ``weights`` maps names to 2-D matrices, e.g. ``{"W_rec": W_rec_eff,
+        "W_inp": W_inp_eff, "readout": readout_W}``; ``which`` picks names
+        (default: all). ``penalty = sum_k sum_ij W^(k)_ij^2`` (or ``|W^(k)_ij|``).
+        """
+        kind = check_kind(kind)
+        names = check_weights(weights, which)
+        f = self.weight_l2 if kind == "l2" else self.weight_l1
+        start = np.float64(0.0) if self.library == "numpy" else 0
+        return sum((f(weights[n]) for n in names), start)
+
+    def rate_l2(self, hs, spec=None, regions=None, per_region: bool = False):
+        """Firing-rate penalty: the mean squared rate.
+
+        ``rate_l2 = mean_{..., i in units} h_i^2`` over every entry of ``hs``
+        ``[..., H]``, or over the units of ``regions`` only (names or parents,
+        their units pooled, each once). ``per_region=True`` returns a dict
+        name -> that mean for each name in ``regions`` (default: every recurrent
+        region). Naming regions needs ``spec`` for the layout.
+        """
+        xp = self._xp
+        h = xp.as_input(hs)
+        groups = rate_l2_units(h.shape, spec, regions, per_region)
+        if groups is None:
+            return (h ** 2).mean()
+        if isinstance(groups, dict):
+            return {n: (xp.take(h, idx, -1) ** 2).mean() for n, idx in groups.items()}
+        return (xp.take(h, groups, -1) ** 2).mean()
+
+    def rate_std(self, hs, axis: int = -1):
+        """Spread of rates across units: the population (``ddof=0``) standard deviation.
+
+        ``std_i h = sqrt(mean_i (h_i - mean_i h)^2)`` along ``axis`` (the units,
+        default last of ``[..., H]``), then averaged over the remaining axes.
+        Its gradient where every unit has the same rate is taken as 0 (not NaN).
+        """
+        h = self._xp.as_input(hs)
+        check_rates(h.shape)
+        return self._std(h, population_axis(h.shape, axis)).mean()
+
+    def rate_cv(self, hs, eps: float = 1e-8, axis: int = -1):
+        """Coefficient of variation of rates across units.
+
+        ``cv = std_i h / (mean_i h + eps)`` along ``axis`` (population std, as
+        :func:`rate_std`), then averaged over the remaining axes. Meant for
+        non-negative rates (relu, softplus, sigmoid); ``eps`` keeps a silent
+        population finite.
+        """
+        xp = self._xp
+        h = xp.as_input(hs)
+        check_rates(h.shape)
+        axis = population_axis(h.shape, axis)
+        return (self._std(h, axis) / (xp.mean(h, axis) + eps)).mean()
+
+    def _std(self, h, axis: int):
+        xp = self._xp
+        var = xp.mean((h - xp.mean(h, axis, keepdims=True)) ** 2, axis)
+        # sqrt's gradient is infinite at 0 (all units equal, e.g. a silent
+        # network at initialisation); route those entries through sqrt(1) so
+        # the value stays 0 and the gradient is 0 instead of NaN. A NaN
+        # variance (NaN rates) stays NaN: a loss never hides a broken run.
+        spread = var != 0
+        return xp.where(spread, xp.sqrt(xp.where(spread, var, xp.ones_like(var))),
+                        xp.zeros_like(var))
 
 
-def weight_l2(W):
-    """Squared Frobenius norm ``sum_ij W_ij^2`` of ``W`` ``[rows, cols]``; a scalar."""
-    W = np.asarray(W, dtype=float)
-    check_matrix(W.shape)
-    return (W ** 2).sum()
-
-
-def weight_l1(W):
-    """Entrywise L1 norm ``sum_ij |W_ij|`` of ``W`` ``[rows, cols]``; a scalar."""
-    W = np.asarray(W, dtype=float)
-    check_matrix(W.shape)
-    return np.abs(W).sum()
-
-
-def projection_penalty(W, spec, src: str, dst: str, kind: str = "l2", side: str = "recurrent"):
-    """The L2 or L1 penalty of one projection's block of ``W``.
-
-    ``penalty = sum_{i in dst, j in src} W_ij^2`` (``kind="l2"``) or ``|W_ij|``
-    (``"l1"``). ``src``/``dst`` are region or parent names (a parent means the
-    union of its children's units). ``side="recurrent"``: ``W`` is ``[H, H]``;
-    ``side="input"``: ``src`` is an input region and ``W`` is ``[H, I]``.
-    ``spec`` gives the layout (a NetworkSpec, or anything with a ``.spec``).
-    """
-    W = np.asarray(W, dtype=float)
-    kind = check_kind(kind)
-    rows, cols = projection_indices(spec, src, dst, side, W.shape)
-    block = W[np.ix_(rows, cols)]
-    return weight_l2(block) if kind == "l2" else weight_l1(block)
-
-
-def weight_penalty(weights, kind: str = "l2", which=None):
-    """The sum of :func:`weight_l2` (or :func:`weight_l1`) over named matrices.
-
-    ``weights`` maps names to 2-D matrices, e.g. ``{"W_rec": W_rec_eff,
-    "W_inp": W_inp_eff, "readout": readout_W}``; ``which`` picks names
-    (default: all). ``penalty = sum_k sum_ij W^(k)_ij^2`` (or ``|W^(k)_ij|``).
-    """
-    kind = check_kind(kind)
-    names = check_weights(weights, which)
-    f = weight_l2 if kind == "l2" else weight_l1
-    return sum((f(weights[n]) for n in names), np.float64(0.0))
-
-
-def rate_l2(hs, spec=None, regions=None, per_region: bool = False):
-    """Firing-rate penalty: the mean squared rate.
-
-    ``rate_l2 = mean_{..., i in units} h_i^2`` over every entry of ``hs``
-    ``[..., H]``, or over the units of ``regions`` only (names or parents,
-    their units pooled, each once). ``per_region=True`` returns a dict
-    name -> that mean for each name in ``regions`` (default: every recurrent
-    region). Naming regions needs ``spec`` for the layout.
-    """
-    h = np.asarray(hs, dtype=float)
-    groups = rate_l2_units(h.shape, spec, regions, per_region)
-    if groups is None:
-        return (h ** 2).mean()
-    if isinstance(groups, dict):
-        return {n: (h[..., idx] ** 2).mean() for n, idx in groups.items()}
-    return (h[..., groups] ** 2).mean()
-
-
-def rate_std(hs, axis: int = -1):
-    """Spread of rates across units: the population (``ddof=0``) standard deviation.
-
-    ``std_i h = sqrt(mean_i (h_i - mean_i h)^2)`` along ``axis`` (the units,
-    default last of ``[..., H]``), then averaged over the remaining axes.
-    Its gradient where every unit has the same rate is taken as 0 (not NaN).
-    """
-    h = np.asarray(hs, dtype=float)
-    check_rates(h.shape)
-    return _std(h, population_axis(h.shape, axis)).mean()
-
-
-def rate_cv(hs, eps: float = 1e-8, axis: int = -1):
-    """Coefficient of variation of rates across units.
-
-    ``cv = std_i h / (mean_i h + eps)`` along ``axis`` (population std, as
-    :func:`rate_std`), then averaged over the remaining axes. Meant for
-    non-negative rates (relu, softplus, sigmoid); ``eps`` keeps a silent
-    population finite.
-    """
-    h = np.asarray(hs, dtype=float)
-    check_rates(h.shape)
-    axis = population_axis(h.shape, axis)
-    return (_std(h, axis) / (h.mean(axis=axis) + eps)).mean()
-
-
-def _std(h: np.ndarray, axis: int) -> np.ndarray:
-    return np.sqrt(((h - h.mean(axis=axis, keepdims=True)) ** 2).mean(axis=axis))
+_NUMPY = Losses("numpy")
+mse = _NUMPY.mse
+weight_l2 = _NUMPY.weight_l2
+weight_l1 = _NUMPY.weight_l1
+projection_penalty = _NUMPY.projection_penalty
+weight_penalty = _NUMPY.weight_penalty
+rate_l2 = _NUMPY.rate_l2
+rate_std = _NUMPY.rate_std
+rate_cv = _NUMPY.rate_cv

@@ -10,27 +10,15 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .dynamics import Dynamics, check_activation, uniform_alpha
+from .activations import get_activation
+from .dynamics import ACTIVATIONS, Dynamics, check_activation, uniform_alpha
 from .errors import MRNNConfigError
 from .init import effective_weight
 from .shapes import check_call_shapes
 
 
-def _softplus(x):
-    return np.logaddexp(0.0, x)
-
-
-def _sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-ACTIVATION_FUNCTIONS = {
-    "relu": lambda x: np.maximum(x, 0.0),
-    "tanh": np.tanh,
-    "sigmoid": _sigmoid,
-    "softplus": _softplus,
-    "linear": lambda x: x,
-}
+ACTIVATION_FUNCTIONS = {name: get_activation(name) for name in ACTIVATIONS}
+"""The numpy function of every activation (:mod:`mrnn_core.activations`)."""
 
 
 def activation_function(name: str):

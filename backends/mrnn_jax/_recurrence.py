@@ -42,6 +42,8 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from mrnn_core.activations import derivative_from_output
+
 from ._activations import get_activation
 from ._functional import _PRECISION
 
@@ -70,23 +72,6 @@ _INPUT_FMA_MAX = 8
 
 def _mm(a, b):
     return jnp.matmul(a, b, precision=_PRECISION)
-
-
-def _fprime_from_output(name: str, h):
-    """``f'(x)`` written in terms of ``h = f(x)``."""
-    if name == "tanh":
-        return 1.0 - h * h
-    if name == "relu":
-        # jax.nn.relu's derivative is 0 at x = 0, as h > 0 gives.
-        return (h > 0).astype(h.dtype)
-    if name == "sigmoid":
-        return h * (1.0 - h)
-    if name == "softplus":
-        # f' = sigmoid(x) = 1 - exp(-f(x)); expm1 keeps it exact for small h.
-        return -jnp.expm1(-h)
-    if name == "linear":
-        return jnp.ones_like(h)
-    raise AssertionError(f"no derivative for activation {name!r}")
 
 
 def _get(buf, t, batch_major: bool):
@@ -214,7 +199,7 @@ def _recurrence_bwd(cfg, res, cts):
     def grad_step(g_next, t):
         # g_t from g_{t+1}: the recursion of the module docstring.
         h_t = _get(hs, t, batch_major)
-        fp = _fprime_from_output(act, h_t)
+        fp = derivative_from_output(act, h_t)
         g = fp * (_get(ct_h, t, batch_major) + _mm(g_next, WtT))
         if leaky:
             g = g + _get(ct_x, t, batch_major) + leak * g_next

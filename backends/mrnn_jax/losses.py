@@ -1,95 +1,22 @@
-"""Losses and regularisers as pure ``jax.numpy`` functions (jit-, grad- and vmap-able).
+"""Losses and regularisers on JAX arrays (jit-, grad- and vmap-able).
 
-The definitions, equations and shapes are those of :mod:`mrnn_core.losses`
-(same names, signatures and values); this module only evaluates them in JAX.
-Which rows and columns a region owns, and every shape check, come from the
-core and run in numpy at trace time (shapes and specs are static), so both
-backends reject bad input with the same message. Under ``jit`` pass ``spec``,
-``src``, ``dst``, ``regions``, ``kind``, ``side`` and ``axis`` as static
-(closed over or ``static_argnames``).
+The functions are those of :mod:`mrnn_core.losses` (same code, names,
+signatures, equations and shapes), bound to JAX arrays. Shape and spec checks run in
+numpy at trace time, so under ``jit`` pass ``spec``, ``src``, ``dst``,
+``regions``, ``kind``, ``side`` and ``axis`` as static (closed over or
+``static_argnames``). Both backends reject bad input with the same message.
 """
 
-from __future__ import annotations
-
-import jax.numpy as jnp
-
-from mrnn_core import losses as core
 from mrnn_core.losses import KINDS as KINDS
 from mrnn_core.losses import SIDES as SIDES
+from mrnn_core.losses import Losses as _Losses
 
-
-def mse(outputs, targets, mask=None):
-    """``sum(m * (y - y*)^2) / max(sum(m), 1)``: see :func:`mrnn_core.losses.mse`."""
-    y, t = jnp.asarray(outputs), jnp.asarray(targets)
-    m = None if mask is None else jnp.asarray(mask)
-    shape = core.check_mse_shapes(y.shape, t.shape, None if m is None else m.shape)
-    err = (y - t) ** 2
-    if shape is None:
-        return err.mean()
-    m = m.astype(y.dtype).reshape(shape)
-    return (m * err).sum() / jnp.maximum(jnp.broadcast_to(m, y.shape).sum(), 1.0)
-
-
-def weight_l2(W):
-    """``sum W^2`` of ``W`` ``[rows, cols]``: see :func:`mrnn_core.losses.weight_l2`."""
-    W = jnp.asarray(W)
-    core.check_matrix(W.shape)
-    return (W ** 2).sum()
-
-
-def weight_l1(W):
-    """``sum |W|`` of ``W`` ``[rows, cols]``: see :func:`mrnn_core.losses.weight_l1`."""
-    W = jnp.asarray(W)
-    core.check_matrix(W.shape)
-    return jnp.abs(W).sum()
-
-
-def projection_penalty(W, spec, src: str, dst: str, kind: str = "l2", side: str = "recurrent"):
-    """The penalty of the ``src -> dst`` block: see :func:`mrnn_core.losses.projection_penalty`."""
-    W = jnp.asarray(W)
-    kind = core.check_kind(kind)
-    rows, cols = core.projection_indices(spec, src, dst, side, W.shape)
-    block = W[rows[:, None], cols[None, :]]
-    return weight_l2(block) if kind == "l2" else weight_l1(block)
-
-
-def weight_penalty(weights, kind: str = "l2", which=None):
-    """Sum of the penalty over named matrices: see :func:`mrnn_core.losses.weight_penalty`."""
-    kind = core.check_kind(kind)
-    f = weight_l2 if kind == "l2" else weight_l1
-    return sum(f(weights[n]) for n in core.check_weights(weights, which))
-
-
-def rate_l2(hs, spec=None, regions=None, per_region: bool = False):
-    """Mean squared rate, optionally per region: see :func:`mrnn_core.losses.rate_l2`."""
-    h = jnp.asarray(hs)
-    groups = core.rate_l2_units(h.shape, spec, regions, per_region)
-    if groups is None:
-        return (h ** 2).mean()
-    if isinstance(groups, dict):
-        return {n: (h[..., i] ** 2).mean() for n, i in groups.items()}
-    return (h[..., groups] ** 2).mean()
-
-
-def rate_std(hs, axis: int = -1):
-    """Population std across units, averaged over the rest: see :func:`mrnn_core.losses.rate_std`."""
-    h = jnp.asarray(hs)
-    core.check_rates(h.shape)
-    return _std(h, core.population_axis(h.shape, axis)).mean()
-
-
-def rate_cv(hs, eps: float = 1e-8, axis: int = -1):
-    """``std / (mean + eps)`` across units, averaged: see :func:`mrnn_core.losses.rate_cv`."""
-    h = jnp.asarray(hs)
-    core.check_rates(h.shape)
-    axis = core.population_axis(h.shape, axis)
-    return (_std(h, axis) / (h.mean(axis=axis) + eps)).mean()
-
-
-def _std(h, axis: int):
-    var = ((h - h.mean(axis=axis, keepdims=True)) ** 2).mean(axis=axis)
-    # sqrt's gradient is infinite at 0 (all units equal, e.g. a silent
-    # network at initialisation); route those entries through sqrt(1) so the
-    # value stays 0 and the gradient is 0 instead of NaN.
-    spread = var > 0
-    return jnp.where(spread, jnp.sqrt(jnp.where(spread, var, 1.0)), 0.0)
+_LOSSES = _Losses("jax")
+mse = _LOSSES.mse
+weight_l2 = _LOSSES.weight_l2
+weight_l1 = _LOSSES.weight_l1
+projection_penalty = _LOSSES.projection_penalty
+weight_penalty = _LOSSES.weight_penalty
+rate_l2 = _LOSSES.rate_l2
+rate_std = _LOSSES.rate_std
+rate_cv = _LOSSES.rate_cv

@@ -26,11 +26,11 @@ from mrnn_core import (
     Connectivity,
     Dynamics,
     MRNNConfigError,
-    check_activation,
     check_call_shapes,
     check_input_dtype,
     effective_weight,
     numpy_input,
+    activations,
     uniform_alpha,
 )
 
@@ -38,33 +38,15 @@ from ._blocks import RECURRENCE_MODES, choose_plan
 from ._fused import Recurrence
 
 
-def _softplus(x):
-    # Exactly log(1 + exp(x)) for every x: torch's softplus switches to x
-    # above a threshold of 20, which is off by ~1e-9 there.
-    return torch.logaddexp(x, x.new_zeros(()))
-
-
-def _linear(x):
-    return x
-
-
-_ACTIVATIONS = {
-    "relu": torch.relu,
-    "tanh": torch.tanh,
-    "sigmoid": torch.sigmoid,
-    "softplus": _softplus,
-    "linear": _linear,
-}
-
-
 def get_activation(name: str):
     """The elementwise function ``f`` for activation ``name``.
 
     One of ``relu``, ``tanh``, ``sigmoid``, ``softplus`` (beta 1,
     ``log(1 + exp(x))``) and ``linear``; anything else raises
-    :class:`mrnn_core.MRNNConfigError` listing these.
+    :class:`mrnn_core.MRNNConfigError` listing these. The table is
+    :mod:`mrnn_core.activations`, on torch tensors.
     """
-    return _ACTIVATIONS[check_activation(name)]
+    return activations.get_activation(name, "torch")
 
 
 def effective_weights(params: Mapping, dynamics: Dynamics):

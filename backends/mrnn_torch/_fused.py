@@ -17,7 +17,10 @@ then ``dL/dW = a sum_t g_t^T h_{t-1}`` as ONE matmul over all steps,
 ``dL/dd_t = a g_t``, ``dL/dx_0 = (1 - a) g_1``, ``dL/dh_0 = a g_1 W``.
 Per step: one matmul and a few elementwise ops each way. ``f'`` comes from
 the stored rates ``h`` for every activation (relu ``h > 0``, tanh
-``1 - h^2``, sigmoid ``h (1 - h)``, softplus ``1 - exp(-h)``, linear 1).
+``1 - h^2``, sigmoid ``h (1 - h)``, softplus ``1 - exp(-h)``, linear 1): the
+formulas of :func:`mrnn_core.activations.derivative_from_output`, written
+here as in-place kernels into the preallocated buffers (a test checks that
+they agree with the core's).
 
 Buffers keep the caller's layout (time axis 0 or 1), so outputs are
 contiguous and never copied or transposed.

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import mrnn_core
-from analysis_helpers import analysis, checkpoint, two_region_spec  # noqa: F401
+from .analysis_helpers import analysis, checkpoint, two_region_spec  # noqa: F401
 from mrnn_core import MRNNConfigError
 from mrnn_core import analysis as core
 

@@ -11,7 +11,7 @@ import torch
 import mrnn_core
 import mrnn_jax
 import mrnn_torch
-from analysis_helpers import ATOL, BACKENDS, match, random_network
+from .analysis_helpers import ATOL, BACKENDS, match, random_network
 
 CLASSES = {"leaky": (mrnn_torch.mRNN, mrnn_jax.mRNN),
            "elman": (mrnn_torch.ElmanmRNN, mrnn_jax.ElmanmRNN)}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis_helpers import match
+from .analysis_helpers import match
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "analyse_flipflop.py"
 

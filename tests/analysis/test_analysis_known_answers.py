@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import mrnn_core
-from analysis_helpers import ATOL, analysis, bistable_root, checkpoint, two_region_spec  # noqa: F401
+from .analysis_helpers import ATOL, analysis, bistable_root, checkpoint, two_region_spec  # noqa: F401
 
 
 @pytest.mark.parametrize("kind", ["leaky", "elman"])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import mrnn_core
-from analysis_helpers import ATOL, analysis, checkpoint, random_network, two_region_spec  # noqa: F401
+from .analysis_helpers import ATOL, analysis, checkpoint, random_network, two_region_spec  # noqa: F401
 from mrnn_core.analysis import activation_derivative, closed_form_jacobian
 
 

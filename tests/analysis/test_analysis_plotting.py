@@ -3,7 +3,7 @@
 import matplotlib
 import numpy as np
 
-from analysis_helpers import checkpoint, two_region_spec
+from .analysis_helpers import checkpoint, two_region_spec
 from mrnn_core.plotting import plot_flow_field
 from mrnn_torch.analysis import find_fixed_points, flow_field
 

@@ -9,7 +9,7 @@ does. The expected matrices below are written out from that formula.
 import numpy as np
 
 import mrnn_core
-from analysis_helpers import ATOL, analysis, checkpoint  # noqa: F401
+from .analysis_helpers import ATOL, analysis, checkpoint  # noqa: F401
 
 DT = 10.0
 TAUS = {"fast": 20.0, "slow": 100.0}  # alpha 0.5 and 0.1

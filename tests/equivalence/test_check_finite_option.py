@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import mrnn_core
-from equiv_helpers import JAX_CLASSES, TORCH_CLASSES
+from .equiv_helpers import JAX_CLASSES, TORCH_CLASSES
 from mrnn_core import MRNNConfigError, NonFiniteStateError
 
 SPEC = mrnn_core.load_config({

@@ -5,7 +5,7 @@ import torch
 from hypothesis import given
 
 import mrnn_core
-from equiv_helpers import JAX_CLASSES, TORCH_CLASSES, assert_close, cases, run_jax, run_torch
+from .equiv_helpers import JAX_CLASSES, TORCH_CLASSES, assert_close, cases, run_jax, run_torch
 
 
 def _assert_identical(a: mrnn_core.Checkpoint, b: mrnn_core.Checkpoint):

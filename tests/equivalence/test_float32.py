@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import torch
 from hypothesis import given
 
-from equiv_helpers import assert_close, cases, jax_model, run_jax, run_torch, torch_model
+from .equiv_helpers import assert_close, cases, jax_model, run_jax, run_torch, torch_model
 
 
 @given(cases())

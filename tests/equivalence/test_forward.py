@@ -3,7 +3,7 @@
 import numpy as np
 from hypothesis import given
 
-from equiv_helpers import (assert_close, cases, jax_model, reference, run_jax, run_torch,
+from .equiv_helpers import (assert_close, cases, jax_model, reference, run_jax, run_torch,
                            torch_model)
 
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import mrnn_jax
 import mrnn_torch
-from equiv_helpers import cases
+from .equiv_helpers import cases
 
 WRT = ("W_rec", "W_inp", "base_firing", "tau")
 

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 import mrnn_core
-from equiv_helpers import JAX_CLASSES, TORCH_CLASSES, jax_model
+from .equiv_helpers import JAX_CLASSES, TORCH_CLASSES, jax_model
 from mrnn_core import MRNNConfigError
 
 SPEC = mrnn_core.load_config({

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import mrnn_core
 import mrnn_jax
 import mrnn_torch
-from equiv_helpers import (JAX_CLASSES, TORCH_CLASSES, as_numpy, assert_close, cases, jax_model,
+from .equiv_helpers import (JAX_CLASSES, TORCH_CLASSES, as_numpy, assert_close, cases, jax_model,
                            run_jax, run_torch, torch_model)
 from mrnn_core.testing import network_specs
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 import mrnn_core
 import mrnn_jax
 import mrnn_torch
-from equiv_helpers import assert_close, cases, jax_model, torch_model
+from .equiv_helpers import assert_close, cases, jax_model, torch_model
 from mrnn_core import reference
 
 PREFIX = {"base_firing": "base_firing_", "init": "init_", "log_tau": "log_tau_"}
@@ -177,10 +177,10 @@ def test_equal_region_taus_run_exactly_the_scalar_tau_network_noise_included(bac
     call = {"inp": rng.normal(size=(2, 9, 2)), "x0": rng.normal(size=(2, 7)), "h0": None,
             "eps_x": rng.normal(size=(2, 9, 7)), "eps_u": rng.normal(size=(2, 9, 2))}
     if backend == "torch":
-        from equiv_helpers import run_torch as run
+        from .equiv_helpers import run_torch as run
         make = torch_model
     else:
-        from equiv_helpers import run_jax as run
+        from .equiv_helpers import run_jax as run
         make = jax_model
     for got, want in zip(run(make(per_region), call), run(make(scalar), call)):
         np.testing.assert_array_equal(np.asarray(got.detach() if backend == "torch" else got),

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 import mrnn_core
-from equiv_helpers import JAX_CLASSES, TORCH_CLASSES
+from .equiv_helpers import JAX_CLASSES, TORCH_CLASSES
 
 B, T = 400, 25
 

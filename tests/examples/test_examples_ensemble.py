@@ -13,7 +13,7 @@ import pytest
 
 import mrnn_core
 import mrnn_jax
-from examples_helpers import EXAMPLES
+from .examples_helpers import EXAMPLES
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ its run folder checkpointed and resumable."""
 
 import re
 
-from test_examples_smoke import number_after, run
+from .examples_helpers import number_after, run
 
 
 def test_neurogym_decision_trains_checkpoints_and_reports_accuracy(tmp_path):

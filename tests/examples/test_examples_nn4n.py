@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import mrnn_core
-from examples_helpers import EXAMPLES, assert_png
+from .examples_helpers import EXAMPLES, assert_png
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import mrnn_core
-from examples_helpers import assert_png
+from .examples_helpers import assert_png
 from mrnn_core.plotting import plot_connectivity, plot_loss, plot_region_activity
 
 

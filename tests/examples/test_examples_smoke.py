@@ -8,34 +8,16 @@ is added to examples/ without a smoke test here.
 """
 
 import re
-import subprocess
-import sys
 
 import pytest
 
-from examples_helpers import EXAMPLES, assert_png
+from .examples_helpers import EXAMPLES, assert_png, number_after, run
 
 TESTED = {"quickstart.py", "build_three_ways.py", "property_test_my_model.py",
           "torch_flipflop.py", "jax_flipflop.py", "torch_to_jax.py", "jax_ensemble.py",
           "analyse_flipflop.py",
           "nn4n_multiarea.py",  # its test: test_examples_nn4n.py
           "neurogym_decision.py"}  # its test: test_examples_neurogym_decision.py
-
-
-def run(cwd, script, *args, module=None):
-    """Run ``examples/<script>`` (or ``python -m <module> examples/<script>``) in ``cwd``;
-    return its stdout after checking it exited 0."""
-    command = [sys.executable] + (["-m", module] if module else []) + [str(EXAMPLES / script)]
-    done = subprocess.run(command + [str(a) for a in args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, f"{script} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
-def number_after(pattern, text):
-    match = re.search(pattern + r"\s*([0-9.]+e[+-]?[0-9]+|[0-9.]+)", text)
-    assert match, f"no {pattern!r} in:\n{text}"
-    return float(match.group(1))
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,9 @@ update moves the result by far more. Hence ``rtol = atol = 1e-10``.
 
 from __future__ import annotations
 
+import contextlib
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 from hypothesis import assume
@@ -128,3 +131,19 @@ def run_model(model, call):
     if "x0" in c:
         return model(inp, c.pop("x0"), c.pop("h0"), **c)
     return model(inp, c.pop("h0"), **c)
+
+
+@contextlib.contextmanager
+def count_traces():
+    """Collect one entry per jaxpr JAX traces (any function) inside the block."""
+    traces = []
+
+    def listener(name, duration, **kwargs):
+        if name == "/jax/core/compile/jaxpr_trace_duration":
+            traces.append(name)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield traces
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)

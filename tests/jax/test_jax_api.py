@@ -8,7 +8,7 @@ import torch
 import mrnn_core
 import mrnn_jax
 import mrnn_torch
-from jax_cases import SMALL_SPEC, assert_close, run_model
+from .jax_cases import SMALL_SPEC, assert_close, run_model
 
 SHARED = {
     "mRNN", "ElmanmRNN", "mRNNBase", "MRNNConfigError", "Dynamics", "Checkpoint",

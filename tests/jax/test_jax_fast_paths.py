@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 import mrnn_core
 import mrnn_jax
-from jax_cases import assert_close, cases, to_jax
+from .jax_cases import assert_close, cases, to_jax
 from mrnn_jax import _blocks, _recurrence, _simulate
 
 TIGHT = 1e-12
@@ -200,7 +200,7 @@ def test_bad_recurrence_choices_raise_naming_the_argument():
 def test_input_term_inside_the_step_matches_the_reference(case):
     """Large states compute ``W_inp_eff u_t + b`` inside each step instead of
     as one drive array first; forced on here for small drawn networks."""
-    from jax_cases import ATOL, RTOL, reference
+    from .jax_cases import ATOL, RTOL, reference
 
     ckpt, call = case
     saved = _simulate._INPUT_IN_STEP_MIN

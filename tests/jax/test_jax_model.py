@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import mrnn_core
 import mrnn_jax
-from jax_cases import SMALL_SPEC, assert_close, checkpoints, run_model, to_jax
+from .jax_cases import SMALL_SPEC, assert_close, checkpoints, run_model, to_jax
 from mrnn_core.testing import dynamics_settings, invalid_configs, network_specs
 
 CLASSES = {"leaky": mrnn_jax.mRNN, "elman": mrnn_jax.ElmanmRNN}

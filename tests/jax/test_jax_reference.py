@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import mrnn_core
 import mrnn_jax
-from jax_cases import assert_close, cases, reference, run_model, to_jax
+from .jax_cases import assert_close, cases, reference, run_model, to_jax
 
 
 @pytest.mark.parametrize("name", mrnn_core.ACTIVATIONS)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import mrnn_core
 import mrnn_jax
-from jax_cases import SMALL_SPEC
+from .jax_cases import SMALL_SPEC
 from mrnn_core.testing import network_specs
 
 

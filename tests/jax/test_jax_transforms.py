@@ -5,7 +5,6 @@ compared (jit vs eager, vmap vs batch): XLA may fuse or reorder the same
 operations differently, which changes results by a few ulps at most.
 """
 
-import contextlib
 
 import equinox as eqx
 import jax
@@ -16,7 +15,7 @@ import pytest
 
 import mrnn_core
 import mrnn_jax
-from jax_cases import SMALL_SPEC, assert_close
+from .jax_cases import SMALL_SPEC, assert_close, count_traces
 
 TIGHT = 1e-12
 H, I, B, T = 12, 2, 3, 6
@@ -32,22 +31,6 @@ def _setup(kind="leaky", batch_first=True, seed=0, **dynamics):
             ("x0" if kind == "leaky" else "h0"): rng.uniform(-0.5, 0.5, (B, H))}
     params = {k: jnp.asarray(v) for k, v in ckpt.params.items()}
     return d, params, {k: jnp.asarray(v) for k, v in call.items()}
-
-
-@contextlib.contextmanager
-def count_traces():
-    """Collect one entry per jaxpr JAX traces (any function) inside the block."""
-    traces = []
-
-    def listener(name, duration, **kwargs):
-        if name == "/jax/core/compile/jaxpr_trace_duration":
-            traces.append(name)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield traces
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
 
 
 @pytest.mark.parametrize("kind", ["leaky", "elman"])

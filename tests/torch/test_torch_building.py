@@ -17,7 +17,7 @@ import mrnn_torch
 from mrnn_core.testing import dynamics_settings, network_specs
 from mrnn_torch import ElmanmRNN, MRNNConfigError, mRNN
 from mrnn_torch.region import Connection, InputRegion, RecurrentRegion, Region
-from torch_helpers import CLASSES, assume_loop, two_region_spec
+from .torch_helpers import CLASSES, assume_loop, two_region_spec
 
 
 def _replay(model, spec, rec_first: bool):

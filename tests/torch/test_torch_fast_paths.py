@@ -20,7 +20,7 @@ import mrnn_core
 import mrnn_torch
 from mrnn_core import blockplan, reference
 from mrnn_torch import _blocks, _fused
-from torch_helpers import assert_close, cases, tensors, torch_params
+from .torch_helpers import assert_close, cases, tensors, torch_params
 
 GRAD_TOL = 1e-12
 FUSED = ("dense", "blocks")

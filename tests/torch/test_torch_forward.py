@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import mrnn_core
 import mrnn_torch
 from mrnn_core.testing import dynamics_settings, network_specs
-from torch_helpers import (CLASSES, DEVICES, assert_close, assume_loop, cases, model_from, run,
+from .torch_helpers import (CLASSES, DEVICES, assert_close, assume_loop, cases, model_from, run,
                            tensors, torch_params)
 
 

@@ -12,7 +12,7 @@ from torch.func import functional_call
 
 import mrnn_core
 import mrnn_torch
-from torch_helpers import CLASSES, two_region_spec
+from .torch_helpers import CLASSES, two_region_spec
 
 
 def _model(kind, activation, constrained):

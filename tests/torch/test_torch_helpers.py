@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import mrnn_core
 import mrnn_torch
 from mrnn_core.testing import arrays
-from torch_helpers import DEVICES, cases, model_from, torch_params, two_region_spec
+from .torch_helpers import DEVICES, cases, model_from, torch_params, two_region_spec
 
 
 def _offsets(regions):

@@ -16,7 +16,7 @@ import mrnn_torch
 import mrnn_torch.losses as L
 from mrnn_core import losses as core
 
-from torch_helpers import DEVICES
+from .torch_helpers import DEVICES
 
 SPEC = (mc.NetworkSpec()
         .with_recurrent_region("exc", 3, parent_region="ctx")

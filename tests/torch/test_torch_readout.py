@@ -13,7 +13,7 @@ import mrnn_core as mc
 import mrnn_torch
 from mrnn_core.readout import ReadoutSpec, apply_readout, init_readout
 from mrnn_torch.readout import Readout
-from torch_helpers import DEVICES
+from .torch_helpers import DEVICES
 
 TOL = dict(rtol=1e-12, atol=1e-12)
 

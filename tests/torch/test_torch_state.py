@@ -8,7 +8,7 @@ from torch import nn
 
 import mrnn_core
 from mrnn_torch import ElmanmRNN, MRNNConfigError, mRNN
-from torch_helpers import DEVICES, assert_close, two_region_spec
+from .torch_helpers import DEVICES, assert_close, two_region_spec
 
 
 class Wrapped(nn.Module):

@@ -14,11 +14,16 @@ from mrnn_core.analysis import FlowField as FlowField
 from mrnn_core.analysis import JacobianBlocks as JacobianBlocks
 from mrnn_core.analysis import Linearisation as Linearisation
 
-from ._fixed_points import find_fixed_points as find_fixed_points
-from ._local import flow_field as flow_field
-from ._local import jacobian as jacobian
-from ._local import jacobian_blocks as jacobian_blocks
-from ._local import linearise as linearise
+from mrnn_core.analysis_driver import AnalysisFunctions as _AnalysisFunctions
+
+from ._backend import JaxBackend as _JaxBackend
+
+_FUNCTIONS = _AnalysisFunctions(_JaxBackend())
+find_fixed_points = _FUNCTIONS.find_fixed_points
+jacobian = _FUNCTIONS.jacobian
+jacobian_blocks = _FUNCTIONS.jacobian_blocks
+linearise = _FUNCTIONS.linearise
+flow_field = _FUNCTIONS.flow_field
 
 __all__ = [
     "find_fixed_points", "jacobian", "jacobian_blocks", "linearise", "flow_field",

@@ -5,7 +5,8 @@ Every function takes a model (or a :class:`mrnn_core.Checkpoint`, or a
 mapping of named arrays with its ``dynamics``), works in float64 on detached
 copies and returns numpy records from :mod:`mrnn_core.analysis`; the model's
 parameters, ``requires_grad`` flags, buffers and training mode are left
-exactly as they were. :mod:`mrnn_jax.analysis` has the same names and
+exactly as they were. :mod:`mrnn_jax.analysis` is the same code
+(:mod:`mrnn_core.analysis_driver`), bound to JAX; it has the same names and
 signatures and gives the same numbers.
 """
 
@@ -14,11 +15,16 @@ from mrnn_core.analysis import FlowField as FlowField
 from mrnn_core.analysis import JacobianBlocks as JacobianBlocks
 from mrnn_core.analysis import Linearisation as Linearisation
 
-from ._fixed_points import find_fixed_points as find_fixed_points
-from ._local import flow_field as flow_field
-from ._local import jacobian as jacobian
-from ._local import jacobian_blocks as jacobian_blocks
-from ._local import linearise as linearise
+from mrnn_core.analysis_driver import AnalysisFunctions as _AnalysisFunctions
+
+from ._backend import TorchBackend as _TorchBackend
+
+_FUNCTIONS = _AnalysisFunctions(_TorchBackend())
+find_fixed_points = _FUNCTIONS.find_fixed_points
+jacobian = _FUNCTIONS.jacobian
+jacobian_blocks = _FUNCTIONS.jacobian_blocks
+linearise = _FUNCTIONS.linearise
+flow_field = _FUNCTIONS.flow_field
 
 __all__ = [
     "find_fixed_points", "jacobian", "jacobian_blocks", "linearise", "flow_field",

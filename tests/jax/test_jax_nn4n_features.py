@@ -1,4 +1,4 @@
-"""Issue 9 in the JAX backend: per-unit time constants, learnable tau and
+"""nn4n-style features in the JAX backend (issue 9): per-unit time constants, learnable tau and
 initial state, frozen projections, E/I areas and the new config keys.
 
 Values are checked in float64 against ``mrnn_core.reference.simulate`` at
@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 import mrnn_core
 import mrnn_jax
-from jax_cases import SMALL_SPEC, assert_close, calls, checkpoints, reference, run_model, to_jax
+from .jax_cases import (SMALL_SPEC, assert_close, calls, checkpoints, count_traces, reference,
+                        run_model, to_jax)
 from mrnn_core.testing import arrays, dynamics_settings, network_specs
 from mrnn_jax import _simulate
-from test_jax_transforms import count_traces
 
 SPEC9 = (mrnn_core.NetworkSpec()
          .with_ei_area("a", 5, exc_pct=0.6, tau=40.0, learnable_tau=True, init=0.2)
@@ -103,7 +103,7 @@ def test_per_unit_tau_matches_the_reference(ckpt, data):
 
 @given(network_specs(max_units=6, beyond_mrnntorch=True), dynamics_settings(balance_ei=True),
        st.integers(0, 2**31), st.data())
-def test_drawn_issue9_networks_match_the_reference(spec, dynamics, seed, data):
+def test_drawn_nn4n_style_networks_match_the_reference(spec, dynamics, seed, data):
     """E/I areas, routes, density, masks, per-region and learned tau, learned
     init, frozen projections and balanced init, from the core's strategies;
     the call starts from the model's (perturbed) default state."""

@@ -11,7 +11,7 @@ import torch
 
 import mrnn_core
 from mrnn_torch import ElmanmRNN, MRNNConfigError, mRNN
-from torch_helpers import assert_close, two_region_spec
+from .torch_helpers import assert_close, two_region_spec
 
 
 def test_learnable_bias_is_registered_and_trains():

@@ -1,4 +1,4 @@
-"""Issue 9 in the torch backend: per-region time constants (fixed or learned),
+"""nn4n-style features in the torch backend (issue 9): per-region time constants (fixed or learned),
 learnable initial states, frozen projections, E/I areas, density and mask
 connections, balanced E/I initialisation, and checkpoints that carry them.
 
@@ -20,7 +20,7 @@ from mrnn_core import reference
 from mrnn_torch import ElmanmRNN, MRNNConfigError, mRNN
 from mrnn_torch import _fused
 from mrnn_core.testing import dynamics_settings, network_specs
-from torch_helpers import (CLASSES, DEVICES, assert_close, assume_loop, cases, numpy, tensors,
+from .torch_helpers import (CLASSES, DEVICES, assert_close, assume_loop, cases, numpy, tensors,
                            torch_params)
 
 F64 = torch.float64
