@@ -1,19 +1,21 @@
 """The recurrence of ``E`` networks as one autograd node: :mod:`._fused` with a member axis.
 
-Every tensor gains a leading member axis: ``W`` ``[E, H, H]``, states
-``[E, B, H]`` per step, buffers ``[E, B, T, H]`` (time axis 2) or
-``[E, T, B, H]`` (time axis 1). Each step is one batched matmul
-(``baddbmm``) for all members, so ``E`` small networks cost about one
-kernel launch per step instead of ``E``; the equations, the adjoint
-recursion and the one-matmul weight gradient are those of
-:class:`mrnn_torch._fused.Recurrence`, member by member::
+Buffers are time-major with the member axis next, ``[T, E, B, H]``, so each
+step's states ``[E, B, H]`` are one contiguous block and the step is one
+batched matmul (``baddbmm``) for all members: ``E`` small networks cost
+about one kernel launch per step instead of ``E``. (On strided per-step
+views torch's CPU ``baddbmm`` falls back to one ``addmm`` per member, 3-4x
+slower at W3 sizes.) The equations, the adjoint recursion and the weight
+gradient are those of :class:`mrnn_torch._fused.Recurrence`, member by
+member::
 
     x_t = carry * x_{t-1} + alpha W h_{t-1} + ad_t,     h_t = f(x_t)
 
 with ``carry = 1 - alpha`` (a float) or an ``[E, 1, H]`` tensor (then
 ``W`` arrives with its rows already scaled by each member's alpha and
 ``alpha = 1``). Only the dense plan: each member multiplies its whole
-``[H, H]`` matrix.
+``[H, H]`` matrix. :class:`EnsembleDrive` forms the drive ``ad`` in that
+layout from inputs in the caller's layout.
 """
 
 from __future__ import annotations
@@ -25,10 +27,14 @@ from torch.autograd.function import once_differentiable
 
 from ._fused import _ACTIVATION_CODES, _CARRY_CHUNK, _compile, _times_derivative
 
+# Steps per chunk where a [T, E, B, .] buffer is turned member-major for a
+# batched matmul: the copies stay small (no second [T, E, B, H] buffer).
+_CHUNK = 64
 
-def _ensemble_forward_loop(Wt, Xs, x0, Hs, h0, alpha: float, act: int, time_axis: int,
-                           leaky: bool, carry: Optional[torch.Tensor]):
-    """The steps, in place (TorchScript below). ``Wt`` ``[E, H, H]`` holds ``W^T`` per member.
+def _ensemble_forward_loop(Wt, Xs, x0, Hs, h0, alpha: float, act: int, leaky: bool,
+                           carry: Optional[torch.Tensor]):
+    """The steps, in place (TorchScript below). ``Wt`` ``[E, H, H]`` holds ``W^T`` per member,
+    contiguous; ``Xs``, ``Hs`` ``[T, E, B, H]``.
 
     On entry ``Xs`` holds ``alpha * d`` (leaky) and ``Hs`` holds ``d``
     (Elman), as in :func:`mrnn_torch._fused._dense_forward_loop`.
@@ -36,8 +42,8 @@ def _ensemble_forward_loop(Wt, Xs, x0, Hs, h0, alpha: float, act: int, time_axis
     zero = h0.new_zeros([])
     h = h0
     x = x0
-    hs = Hs.unbind(time_axis)
-    xs = Xs.unbind(time_axis) if leaky else hs
+    hs = Hs.unbind(0)
+    xs = Xs.unbind(0) if leaky else hs
     for t in range(len(hs)):
         ht = hs[t]
         if leaky:
@@ -67,48 +73,45 @@ def _ensemble_forward_loop(Wt, Xs, x0, Hs, h0, alpha: float, act: int, time_axis
 _ensemble_forward = _compile(_ensemble_forward_loop)
 
 
-def _weight_gradient(W, G, h0, Hs, time_axis: int, alpha: float):
-    """``alpha * sum_t g_t^T h_{t-1}`` per member, ``[E, H, H]``, as one batched matmul.
+def _member_major(a, start: int, n: int):
+    """Steps ``start .. start + n - 1`` of ``a`` ``[T, E, B, F]`` as ``[E, n B, F]`` (a small copy)."""
+    E, B, F = a.shape[1:]
+    return a.narrow(0, start, n).transpose(0, 1).reshape(E, n * B, F)
 
-    Per member the rows of ``G`` and ``Hs`` flattened over (time, batch) pair
-    row ``k`` with row ``k - s`` (``s = B`` time-major, ``1`` batch-major);
-    the rows whose partner is ``h_0`` are fixed as in
-    :func:`mrnn_torch._fused._weight_gradient`.
-    """
-    E, H = W.shape[0], W.shape[-1]
-    Gf, Hf = G.reshape(E, -1, H), Hs.reshape(E, -1, H)
-    s = G.shape[2] if time_axis == 1 else 1
-    G1 = G.select(time_axis, 0)  # [E, B, H]
-    dW = torch.bmm(Gf[:, s:].transpose(1, 2), Hf[:, :-s])
-    dW.baddbmm_(G1.transpose(1, 2), h0)
-    if time_axis == 2:
-        dW.baddbmm_(G1[:, 1:].transpose(1, 2), Hs[:, :-1, -1], alpha=-1)
+
+def _weight_gradient(W, G, h0, Hs, alpha: float):
+    """``alpha * sum_t g_t^T h_{t-1}`` per member, ``[E, H, H]``, a few steps per batched matmul."""
+    T = G.shape[0]
+    dW = torch.bmm(G[0].transpose(1, 2), h0)
+    for start in range(1, T, _CHUNK):
+        n = min(_CHUNK, T - start)
+        dW.baddbmm_(_member_major(G, start, n).transpose(1, 2), _member_major(Hs, start - 1, n))
     return dW.mul_(alpha)
 
 
 class EnsembleRecurrence(torch.autograd.Function):
-    """``(xs, hs) = EnsembleRecurrence.apply(W, ad, x0, h0, alpha, activation, time_axis, carry)``.
+    """``(xs, hs) = EnsembleRecurrence.apply(W, ad, x0, h0, alpha, activation, carry)``.
 
-    ``W`` ``[E, H, H]``; ``ad`` the drive times alpha, ``[E, B, T, H]``
-    (``time_axis=2``) or ``[E, T, B, H]`` (``time_axis=1``), a fresh
-    contiguous tensor that is overwritten and returned as ``xs`` (Elman:
-    ``hs``); ``x0`` ``[E, B, H]`` (``None`` for Elman), ``h0`` ``[E, B, H]``;
-    ``carry`` ``None`` or ``[E, 1, H]`` (see the module docstring). A
-    ``carry`` that requires grad gets ``dL/dcarry = sum_{t, b} g_t x_{t-1}``.
+    ``W`` ``[E, H, H]``; ``ad`` the drive times alpha, ``[T, E, B, H]``, a
+    fresh contiguous tensor that is overwritten and returned as ``xs``
+    (Elman: ``hs``); ``x0`` ``[E, B, H]`` (``None`` for Elman), ``h0``
+    ``[E, B, H]``; ``carry`` ``None`` or ``[E, 1, H]`` (see the module
+    docstring). A ``carry`` that requires grad gets
+    ``dL/dcarry = sum_{t, b} g_t x_{t-1}``. Outputs ``[T, E, B, H]``.
     """
 
     @staticmethod
-    def forward(ctx, W, ad, x0, h0, alpha, activation, time_axis, carry=None):
+    def forward(ctx, W, ad, x0, h0, alpha, activation, carry=None):
         leaky = x0 is not None
         ctx.mark_dirty(ad)
         Xs = ad if leaky else None
         Hs = torch.empty_like(ad) if leaky else ad
-        _ensemble_forward(W.transpose(1, 2), Xs if leaky else Hs, x0 if leaky else h0, Hs, h0,
-                          float(alpha), _ACTIVATION_CODES.get(activation, 4), time_axis, leaky,
-                          carry)
-        learned = leaky and isinstance(carry, torch.Tensor) and ctx.needs_input_grad[7]
+        _ensemble_forward(W.transpose(1, 2).contiguous(), Xs if leaky else Hs,
+                          x0 if leaky else h0, Hs, h0, float(alpha),
+                          _ACTIVATION_CODES.get(activation, 4), leaky, carry)
+        learned = leaky and isinstance(carry, torch.Tensor) and ctx.needs_input_grad[6]
         ctx.save_for_backward(W, h0, Hs, *((x0, Xs) if learned else ()))
-        ctx.meta = (leaky, alpha, activation, time_axis, carry)
+        ctx.meta = (leaky, alpha, activation, carry)
         ctx.set_materialize_grads(False)
         return Xs, Hs
 
@@ -116,14 +119,15 @@ class EnsembleRecurrence(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, gX, gH):
         W, h0, Hs, *states = ctx.saved_tensors
-        leaky, a, activation, time_axis, carry = ctx.meta
-        T = Hs.shape[time_axis]
+        leaky, a, activation, carry = ctx.meta
+        T = Hs.shape[0]
         G = torch.empty_like(Hs)  # G[t] = dL/dx_{t+1}
-        hs, gs = Hs.unbind(time_axis), G.unbind(time_axis)
-        gXs = None if gX is None else gX.unbind(time_axis)
-        gHs = None if gH is None else gH.unbind(time_axis)
+        hs, gs = Hs.unbind(0), G.unbind(0)
+        gXs = None if gX is None else gX.unbind(0)
+        gHs = None if gH is None else gH.unbind(0)
         zero = Hs.new_zeros(())
-        gh = torch.empty_like(h0)
+        gh = torch.empty_like(h0, memory_format=torch.contiguous_format)
+        W = W.contiguous()
         if carry is None:
             carry = 1 - a if leaky else 0.0
         for t in range(T - 1, -1, -1):
@@ -142,7 +146,7 @@ class EnsembleRecurrence(torch.autograd.Function):
                 g.addcmul_(gs[t + 1], carry)
             elif carry:
                 g.add_(gs[t + 1], alpha=carry)
-        dW = _weight_gradient(W, G, h0, Hs, time_axis, a) if ctx.needs_input_grad[0] else None
+        dW = _weight_gradient(W, G, h0, Hs, a) if ctx.needs_input_grad[0] else None
         dd = G if ctx.needs_input_grad[1] else None
         dx0 = gs[0] * carry if leaky and ctx.needs_input_grad[2] else None
         dh0 = torch.bmm(gs[0], W).mul_(a) if ctx.needs_input_grad[3] else None
@@ -152,6 +156,62 @@ class EnsembleRecurrence(torch.autograd.Function):
             dcarry = (gs[0] * x0).sum(dim=1, keepdim=True)
             for start in range(1, T, _CARRY_CHUNK):
                 n = min(_CARRY_CHUNK, T - start)
-                dcarry += (G.narrow(time_axis, start, n)
-                           * Xs.narrow(time_axis, start - 1, n)).sum(dim=(1, 2)).unsqueeze(1)
-        return dW, dd, dx0, dh0, None, None, None, dcarry
+                dcarry += (G.narrow(0, start, n)
+                           * Xs.narrow(0, start - 1, n)).sum(dim=(0, 2)).unsqueeze(1)
+        return dW, dd, dx0, dh0, None, None, dcarry
+
+
+class EnsembleDrive(torch.autograd.Function):
+    """``ad = EnsembleDrive.apply(u, W, b, scale, batch_first)``: ``scale (u W^T + b)``
+    per member, written time-major ``[T, E, B, H]``.
+
+    ``u`` ``[E', B, T, I]`` (``batch_first``) or ``[E', T, B, I]``, ``E'`` 1
+    (shared by every member) or ``E``; ``W`` ``[E, H, I]``; ``b`` ``[E, H]``;
+    ``scale`` a float. The output is a fresh contiguous tensor (noise and
+    stimulus may be added into it in place). The backward forms ``dW``
+    and ``du`` a few steps at a time, so it holds no second ``[T, E, B, H]``.
+    """
+
+    @staticmethod
+    def forward(ctx, u, W, b, scale, batch_first):
+        u_tm = u.transpose(1, 2) if batch_first else u  # [E', T, B, I]
+        E, H, I = W.shape
+        T, B = u_tm.shape[1], u_tm.shape[2]
+        out = W.new_empty(T, E, B, H)
+        Wt, bias = W.transpose(1, 2), b[:, None, :]
+        for start in range(0, T, _CHUNK):
+            n = min(_CHUNK, T - start)
+            uc = u_tm.narrow(1, start, n).reshape(u_tm.shape[0], n * B, I).expand(E, n * B, I)
+            block = torch.baddbmm(bias, uc, Wt, beta=scale, alpha=scale)
+            out.narrow(0, start, n).copy_(block.view(E, n, B, H).transpose(0, 1))
+        ctx.save_for_backward(u, W)
+        ctx.meta = (scale, batch_first)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, G):
+        u, W = ctx.saved_tensors
+        scale, batch_first = ctx.meta
+        u_tm = u.transpose(1, 2) if batch_first else u
+        E, H, I = W.shape
+        T, B = G.shape[0], G.shape[2]
+        want_u, want_W, want_b = ctx.needs_input_grad[:3]
+        dW = W.new_zeros(E, H, I) if want_W else None
+        du = torch.zeros_like(u_tm) if want_u else None
+        for start in range(0, T, _CHUNK):
+            n = min(_CHUNK, T - start)
+            Gc = _member_major(G, start, n)  # [E, n B, H]
+            if want_W:
+                uc = u_tm.narrow(1, start, n).reshape(u_tm.shape[0], n * B, I)
+                dW.baddbmm_(Gc.transpose(1, 2), uc.expand(E, n * B, I))
+            if want_u:
+                dc = torch.bmm(Gc, W).view(E, n, B, I)
+                du.narrow(1, start, n).add_(dc.sum(dim=0, keepdim=True) if du.shape[0] == 1 else dc)
+        db = G.sum(dim=(0, 2)).mul_(scale) if want_b else None
+        if dW is not None:
+            dW.mul_(scale)
+        if du is not None:
+            du.mul_(scale)
+            du = du.transpose(1, 2) if batch_first else du
+        return du, dW, db, None, None

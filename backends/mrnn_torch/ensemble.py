@@ -14,7 +14,6 @@ to each member's own parameters, so any torch optimiser over
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from collections.abc import Mapping, Sequence
 
@@ -25,8 +24,8 @@ from mrnn_core import Checkpoint, Dynamics, MRNNConfigError, check_call_shapes, 
 
 from ._base import mRNNBase
 from ._elman import ElmanmRNN
-from ._ensemble_fused import EnsembleRecurrence
-from ._functional import _alpha, _unsafe_view, effective_weights
+from ._ensemble_fused import EnsembleDrive, EnsembleRecurrence
+from ._functional import _alpha, effective_weights
 from ._leaky import mRNN
 
 MEMBER_VALUES = ("tau", "noise_level_act", "noise_level_inp", "spectral_radius")
@@ -213,11 +212,11 @@ class Ensemble(nn.Module):
         alpha, scale, carry, W = stacked["alpha"], stacked["scale"], None, stacked["W_rec"]
         if scale is not None:
             W, carry, alpha = scale[:, :, None] * W, (1 - scale)[:, None, :], 1.0
-        time_axis = 2 if batch_first else 1
         drive = self._drive(stacked, inp, stim_input, eps_x, eps_u, lead)
-        xs, hs = EnsembleRecurrence.apply(W, drive, x, h, alpha, first.dynamics.activation,
-                                          time_axis, carry)
-        return (xs, hs) if leaky else hs
+        xs, hs = EnsembleRecurrence.apply(W, drive, x, h, alpha, first.dynamics.activation, carry)
+        # [T, E, B, H] buffers, seen in the call's layout
+        order = (1, 2, 0, 3) if batch_first else (1, 0, 2, 3)
+        return (xs.permute(order), hs.permute(order)) if leaky else hs.permute(order)
 
     def _check_call(self, inp, state, h0, stim_input, eps_x, eps_u):
         """The per-member call shape, after checking every argument's member axis."""
@@ -299,35 +298,30 @@ class Ensemble(nn.Module):
         return out
 
     def _drive(self, stacked, inp, stim_input, eps_x, eps_u, lead):
-        """``alpha`` times every member's drive, one fresh ``[E, *lead, H]`` tensor.
-
-        ``alpha (W_inp_eff (u + c_u eps_u) + b + c_x eps_x + s)`` per member,
-        the input matmul of all members in one ``baddbmm``.
-        """
+        """``alpha`` times every member's drive, one fresh time-major ``[T, E, B, H]`` tensor:
+        ``alpha (W_inp_eff (u + c_u eps_u) + b + c_x eps_x + s)`` per member."""
         W_inp, b, c_x = stacked["W_inp"], stacked["b"], stacked["c_x"]
         E, H, I = W_inp.shape
         scale = stacked["scale"]
         s0 = stacked["alpha"] if scale is None else 1.0
         if scale is not None:
             W_inp, b, c_x = scale[:, :, None] * W_inp, scale * b, scale * c_x
-        rows = math.prod(lead)
-        if inp is None:
-            u = W_inp.new_zeros(1, rows, I)
-        else:
-            u = inp.reshape(-1, rows, I)
+        batch_first = self.networks[0].dynamics.batch_first
+        u = W_inp.new_zeros(1, *lead, I) if inp is None else inp
+        u = u if u.dim() == 4 else u.unsqueeze(0)
         if eps_u is not None:
-            u = u + stacked["c_u"][:, None, None] * eps_u.reshape(E, rows, I)
-        drive = torch.baddbmm(b[:, None, :], u.expand(E, rows, I), W_inp.transpose(1, 2),
-                              beta=s0, alpha=s0)
-        drive = _unsafe_view(drive, (E, *lead, H))
+            u = u + stacked["c_u"][:, None, None, None] * eps_u
+        drive = EnsembleDrive.apply(u, W_inp, b, s0, batch_first)
+        # the call's [E, B, T, .] / [E, T, B, .] as [T, E, B, .]
+        tm = (lambda a: a.permute(2, 0, 1, 3)) if batch_first else (lambda a: a.transpose(0, 1))
         if eps_x is not None:
-            drive.addcmul_(eps_x, (s0 * c_x)[:, None, None, :])
+            drive.addcmul_(tm(eps_x), (s0 * c_x)[:, None, :])
         if stim_input is not None:
-            s = stim_input if stim_input.dim() == 4 else stim_input.unsqueeze(0)
+            s = tm(stim_input if stim_input.dim() == 4 else stim_input.unsqueeze(0))
             if scale is None:
                 drive.add_(s, alpha=s0)
             else:
-                drive.addcmul_(s, scale[:, None, None, :])
+                drive.addcmul_(s, scale[:, None, :])
         return drive
 
 
