@@ -25,7 +25,7 @@ from typing import Optional
 import torch
 from torch.autograd.function import once_differentiable
 
-from ._fused import _ACTIVATION_CODES, _CARRY_CHUNK, _compile, _times_derivative
+from ._fused import _ACTIVATION_CODES, _CARRY_CHUNK, _compile
 
 # Steps per chunk where a [T, E, B, .] buffer is turned member-major for a
 # batched matmul: the copies stay small (no second [T, E, B, H] buffer).
@@ -71,6 +71,54 @@ def _ensemble_forward_loop(Wt, Xs, x0, Hs, h0, alpha: float, act: int, leaky: bo
 
 
 _ensemble_forward = _compile(_ensemble_forward_loop)
+
+
+def _ensemble_backward_loop(W, G, Hs, gX: Optional[torch.Tensor], gH: Optional[torch.Tensor],
+                            gh, alpha: float, act: int, leaky: bool, carry_scalar: float,
+                            carry: Optional[torch.Tensor]):
+    """The adjoint steps (TorchScript below): fills ``G[t] = dL/dx_{t+1}``, as in
+    :meth:`mrnn_torch._fused.Recurrence.backward`; ``W`` ``[E, H, H]`` contiguous."""
+    T = Hs.shape[0]
+    hs = Hs.unbind(0)
+    gs = G.unbind(0)
+    for k in range(T):
+        t = T - 1 - k
+        if gH is None:
+            if t == T - 1:
+                gh.zero_()
+            else:
+                torch.bmm(gs[t + 1], W, out=gh)
+                gh.mul_(alpha)
+        else:
+            if t == T - 1:
+                gh.copy_(gH[t])
+            else:
+                torch.baddbmm(gH[t], gs[t + 1], W, alpha=alpha, out=gh)
+        g = gs[t]
+        h = hs[t]
+        if act == 0:
+            torch.mul(gh, h.gt(0), out=g)
+        elif act == 1:
+            torch.mul(gh, h, out=g)
+            torch.addcmul(gh, g, h, value=-1, out=g)
+        elif act == 2:
+            torch.mul(gh, h, out=g)
+            torch.addcmul(g, g, h, value=-1, out=g)
+        elif act == 3:
+            torch.mul(gh, torch.expm1(-h), out=g)
+            g.neg_()
+        else:
+            g.copy_(gh)
+        if gX is not None:
+            g.add_(gX[t])
+        if leaky and t < T - 1:
+            if carry is not None:
+                g.addcmul_(gs[t + 1], carry)
+            elif carry_scalar != 0.0:
+                g.add_(gs[t + 1], alpha=carry_scalar)
+
+
+_ensemble_backward = _compile(_ensemble_backward_loop)
 
 
 def _member_major(a, start: int, n: int):
@@ -122,30 +170,14 @@ class EnsembleRecurrence(torch.autograd.Function):
         leaky, a, activation, carry = ctx.meta
         T = Hs.shape[0]
         G = torch.empty_like(Hs)  # G[t] = dL/dx_{t+1}
-        hs, gs = Hs.unbind(0), G.unbind(0)
-        gXs = None if gX is None else gX.unbind(0)
-        gHs = None if gH is None else gH.unbind(0)
-        zero = Hs.new_zeros(())
+        gs = G.unbind(0)
         gh = torch.empty_like(h0, memory_format=torch.contiguous_format)
         W = W.contiguous()
         if carry is None:
             carry = 1 - a if leaky else 0.0
-        for t in range(T - 1, -1, -1):
-            base = gHs[t] if gHs is not None else zero.expand_as(gh)
-            if t == T - 1:
-                gh.copy_(base)
-            else:
-                torch.baddbmm(base, gs[t + 1], W, alpha=a, out=gh)
-            g = gs[t]
-            _times_derivative(activation, gh, hs[t], g)
-            if gXs is not None:
-                g.add_(gXs[t])
-            if t == T - 1 or not leaky:
-                continue
-            if isinstance(carry, torch.Tensor):
-                g.addcmul_(gs[t + 1], carry)
-            elif carry:
-                g.add_(gs[t + 1], alpha=carry)
+        vector = isinstance(carry, torch.Tensor)
+        _ensemble_backward(W, G, Hs, gX, gH, gh, float(a), _ACTIVATION_CODES.get(activation, 4),
+                           leaky, 0.0 if vector else float(carry), carry if vector else None)
         dW = _weight_gradient(W, G, h0, Hs, a) if ctx.needs_input_grad[0] else None
         dd = G if ctx.needs_input_grad[1] else None
         dx0 = gs[0] * carry if leaky and ctx.needs_input_grad[2] else None
