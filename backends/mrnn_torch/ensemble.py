@@ -256,14 +256,9 @@ class Ensemble(nn.Module):
             raise MRNNConfigError(
                 "Ensemble call: inp: the number of steps is unknown; pass inp (feature size 0 "
                 "for a network without inputs) or stim_input")
-        call = check_call_shapes(
+        return check_call_shapes(
             hidden_size=first.total_num_units, input_size=first.total_num_inputs,
             batch_first=first.dynamics.batch_first, state_name="x0" if leaky else "h0", **shapes)
-        if not call.batched:
-            raise MRNNConfigError(
-                "Ensemble call: expected batched inputs ([B, T, I] or [E, B, T, I]), got "
-                f"an unbatched one of shape {_shape(inp if inp is not None else stim_input)}")
-        return call
 
     @staticmethod
     def _per_member(a, shape):
