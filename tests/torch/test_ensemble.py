@@ -111,6 +111,19 @@ def test_per_member_dynamics_learned_tau_init_bias_and_frozen_blocks():
     _check_members_alone(ens, _arrays(), state=False, stim=True)
 
 
+@pytest.mark.parametrize("elements", [50, 250])
+def test_chunked_drive_and_weight_gradients(monkeypatch, elements):
+    """Long calls form the drive and the weight gradients a few steps at a time: chunks of
+    1 step, and of 2 steps with a shorter last one, give what a single network gives."""
+    from mrnn_torch import _ensemble_fused
+
+    monkeypatch.setattr(_ensemble_fused, "_CHUNK_ELEMENTS", elements)
+    values = {"tau": [50.0, 100.0, 200.0]}
+    _check_members_alone(_ensemble(learned=True, member_values=values), _arrays(), stim=True)
+    _check_members_alone(_ensemble("elman", batch_first=False), _arrays(False, per_member=True),
+                         per_member=True)
+
+
 def test_members_with_one_shared_alpha_of_another_value_and_no_noise():
     ens = _ensemble(member_values={"tau": [80.0, 80.0, 80.0]})
     _check_members_alone(ens, _arrays(), noise=False)
