@@ -119,7 +119,8 @@ def test_chunked_drive_and_weight_gradients(monkeypatch, elements):
 
     monkeypatch.setattr(_ensemble_fused, "_CHUNK_ELEMENTS", elements)
     values = {"tau": [50.0, 100.0, 200.0]}
-    _check_members_alone(_ensemble(learned=True, member_values=values), _arrays(), stim=True)
+    _check_members_alone(_ensemble(learned=True, member_values=values), _arrays(), state=False,
+                         stim=True)
     _check_members_alone(_ensemble("elman", batch_first=False), _arrays(False, per_member=True),
                          per_member=True)
 
