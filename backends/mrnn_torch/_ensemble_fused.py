@@ -25,12 +25,13 @@ from typing import Optional
 import torch
 from torch.autograd.function import once_differentiable
 
+from ._functional import _unsafe_view
 from ._fused import _ACTIVATION_CODES, _CARRY_CHUNK, _compile
 
-# Elements per chunk where a [T, E, B, .] buffer is turned member-major for a
+# Elements (8 MB of float32) per chunk where a [T, E, B, .] buffer is turned member-major for a
 # batched matmul: small reused buffers (no second [T, E, B, H] buffer, and no
 # fresh pages per chunk, which cost about 0.5 ms per MB on small VMs).
-_CHUNK_ELEMENTS = 2**18
+_CHUNK_ELEMENTS = 2**21
 
 
 def _chunks(T: int, row_elements: int, first: int = 0):
@@ -39,9 +40,9 @@ def _chunks(T: int, row_elements: int, first: int = 0):
     return [(start, min(step, T - start)) for start in range(first, T, step)]
 
 def _ensemble_forward_loop(Wt, Xs, x0, Hs, h0, alpha: float, act: int, leaky: bool,
-                           carry: Optional[torch.Tensor]):
+                           carry: Optional[torch.Tensor], time_axis: int):
     """The steps, in place (TorchScript below). ``Wt`` ``[E, H, H]`` holds ``W^T`` per member,
-    contiguous; ``Xs``, ``Hs`` ``[T, E, B, H]``.
+    contiguous; ``Xs``, ``Hs`` ``[T, E, B, H]`` (``time_axis`` 0) or ``[E, T, B, H]`` (1).
 
     On entry ``Xs`` holds ``alpha * d`` (leaky) and ``Hs`` holds ``d``
     (Elman), as in :func:`mrnn_torch._fused._dense_forward_loop`.
@@ -49,8 +50,8 @@ def _ensemble_forward_loop(Wt, Xs, x0, Hs, h0, alpha: float, act: int, leaky: bo
     zero = h0.new_zeros([])
     h = h0
     x = x0
-    hs = Hs.unbind(0)
-    xs = Xs.unbind(0) if leaky else hs
+    hs = Hs.unbind(time_axis)
+    xs = Xs.unbind(time_axis) if leaky else hs
     for t in range(len(hs)):
         ht = hs[t]
         if leaky:
@@ -82,12 +83,12 @@ _ensemble_forward = _compile(_ensemble_forward_loop)
 
 def _ensemble_backward_loop(W, G, Hs, gX: Optional[torch.Tensor], gH: Optional[torch.Tensor],
                             gh, alpha: float, act: int, leaky: bool, carry_scalar: float,
-                            carry: Optional[torch.Tensor]):
+                            carry: Optional[torch.Tensor], time_axis: int):
     """The adjoint steps (TorchScript below): fills ``G[t] = dL/dx_{t+1}``, as in
     :meth:`mrnn_torch._fused.Recurrence.backward`; ``W`` ``[E, H, H]`` contiguous."""
-    T = Hs.shape[0]
-    hs = Hs.unbind(0)
-    gs = G.unbind(0)
+    T = Hs.shape[time_axis]
+    hs = Hs.unbind(time_axis)
+    gs = G.unbind(time_axis)
     for k in range(T):
         t = T - 1 - k
         if gH is None:
@@ -98,9 +99,9 @@ def _ensemble_backward_loop(W, G, Hs, gX: Optional[torch.Tensor], gH: Optional[t
                 gh.mul_(alpha)
         else:
             if t == T - 1:
-                gh.copy_(gH[t])
+                gh.copy_(gH.select(time_axis, t))
             else:
-                torch.baddbmm(gH[t], gs[t + 1], W, alpha=alpha, out=gh)
+                torch.baddbmm(gH.select(time_axis, t), gs[t + 1], W, alpha=alpha, out=gh)
         g = gs[t]
         h = hs[t]
         if act == 0:
@@ -117,7 +118,7 @@ def _ensemble_backward_loop(W, G, Hs, gX: Optional[torch.Tensor], gH: Optional[t
         else:
             g.copy_(gh)
         if gX is not None:
-            g.add_(gX[t])
+            g.add_(gX.select(time_axis, t))
         if leaky and t < T - 1:
             if carry is not None:
                 g.addcmul_(gs[t + 1], carry)
@@ -137,10 +138,21 @@ def _member_major(a, start: int, n: int, buffer):
     return out.view(E, n * B, F)
 
 
-def _weight_gradient(W, G, h0, Hs, alpha: float):
-    """``alpha * sum_t g_t^T h_{t-1}`` per member, ``[E, H, H]``, a few steps per batched matmul."""
-    T, E, B, H = G.shape
-    dW = torch.bmm(G[0].transpose(1, 2), h0)
+def _weight_gradient(W, G, h0, Hs, alpha: float, time_axis: int):
+    """``alpha * sum_t g_t^T h_{t-1}`` per member, ``[E, H, H]``.
+
+    Member-major buffers (``time_axis`` 1): per member the rows of ``G`` and
+    ``Hs`` flattened over (time, batch) pair row ``k`` with row ``k - B``,
+    so one batched matmul of shifted views does every step but the first.
+    Time-major: a few steps per batched matmul, copied member-major.
+    """
+    E, H = W.shape[0], W.shape[-1]
+    T, B = G.shape[time_axis], G.shape[2]
+    dW = torch.bmm(G.select(time_axis, 0).transpose(1, 2), h0)
+    if time_axis == 1:
+        Gf, Hf = G.view(E, T * B, H), Hs.view(E, T * B, H)
+        dW.baddbmm_(Gf[:, B:].transpose(1, 2), Hf[:, :-B])
+        return dW.mul_(alpha)
     pieces = _chunks(T, E * B * H, first=1)
     if pieces:
         size = pieces[0][1] * E * B * H
@@ -152,28 +164,29 @@ def _weight_gradient(W, G, h0, Hs, alpha: float):
 
 
 class EnsembleRecurrence(torch.autograd.Function):
-    """``(xs, hs) = EnsembleRecurrence.apply(W, ad, x0, h0, alpha, activation, carry)``.
+    """``(xs, hs) = EnsembleRecurrence.apply(W, ad, x0, h0, alpha, activation, carry, time_axis)``.
 
-    ``W`` ``[E, H, H]``; ``ad`` the drive times alpha, ``[T, E, B, H]``, a
-    fresh contiguous tensor that is overwritten and returned as ``xs``
-    (Elman: ``hs``); ``x0`` ``[E, B, H]`` (``None`` for Elman), ``h0``
-    ``[E, B, H]``; ``carry`` ``None`` or ``[E, 1, H]`` (see the module
-    docstring). A ``carry`` that requires grad gets
-    ``dL/dcarry = sum_{t, b} g_t x_{t-1}``. Outputs ``[T, E, B, H]``.
+    ``W`` ``[E, H, H]``; ``ad`` the drive times alpha, ``[T, E, B, H]``
+    (``time_axis`` 0) or ``[E, T, B, H]`` (1), a fresh contiguous tensor
+    that is overwritten and returned as ``xs`` (Elman: ``hs``); ``x0``
+    ``[E, B, H]`` (``None`` for Elman), ``h0`` ``[E, B, H]``; ``carry``
+    ``None`` or ``[E, 1, H]`` (see the module docstring). A ``carry`` that
+    requires grad gets ``dL/dcarry = sum_{t, b} g_t x_{t-1}``. Outputs are
+    laid out like ``ad``.
     """
 
     @staticmethod
-    def forward(ctx, W, ad, x0, h0, alpha, activation, carry=None):
+    def forward(ctx, W, ad, x0, h0, alpha, activation, carry, time_axis):
         leaky = x0 is not None
         ctx.mark_dirty(ad)
         Xs = ad if leaky else None
         Hs = torch.empty_like(ad) if leaky else ad
         _ensemble_forward(W.transpose(1, 2).contiguous(), Xs if leaky else Hs,
                           x0 if leaky else h0, Hs, h0, float(alpha),
-                          _ACTIVATION_CODES.get(activation, 4), leaky, carry)
+                          _ACTIVATION_CODES.get(activation, 4), leaky, carry, time_axis)
         learned = leaky and isinstance(carry, torch.Tensor) and ctx.needs_input_grad[6]
         ctx.save_for_backward(W, h0, Hs, *((x0, Xs) if learned else ()))
-        ctx.meta = (leaky, alpha, activation, carry)
+        ctx.meta = (leaky, alpha, activation, carry, time_axis)
         ctx.set_materialize_grads(False)
         return Xs, Hs
 
@@ -181,50 +194,59 @@ class EnsembleRecurrence(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, gX, gH):
         W, h0, Hs, *states = ctx.saved_tensors
-        leaky, a, activation, carry = ctx.meta
-        T = Hs.shape[0]
+        leaky, a, activation, carry, time_axis = ctx.meta
+        T = Hs.shape[time_axis]
         G = torch.empty_like(Hs)  # G[t] = dL/dx_{t+1}
-        gs = G.unbind(0)
+        g1 = G.select(time_axis, 0)
         gh = torch.empty_like(h0, memory_format=torch.contiguous_format)
         W = W.contiguous()
         if carry is None:
             carry = 1 - a if leaky else 0.0
         vector = isinstance(carry, torch.Tensor)
         _ensemble_backward(W, G, Hs, gX, gH, gh, float(a), _ACTIVATION_CODES.get(activation, 4),
-                           leaky, 0.0 if vector else float(carry), carry if vector else None)
-        dW = _weight_gradient(W, G, h0, Hs, a) if ctx.needs_input_grad[0] else None
+                           leaky, 0.0 if vector else float(carry), carry if vector else None,
+                           time_axis)
+        dW = _weight_gradient(W, G, h0, Hs, a, time_axis) if ctx.needs_input_grad[0] else None
         dd = G if ctx.needs_input_grad[1] else None
-        dx0 = gs[0] * carry if leaky and ctx.needs_input_grad[2] else None
-        dh0 = torch.bmm(gs[0], W).mul_(a) if ctx.needs_input_grad[3] else None
+        dx0 = g1 * carry if leaky and ctx.needs_input_grad[2] else None
+        dh0 = torch.bmm(g1, W).mul_(a) if ctx.needs_input_grad[3] else None
         dcarry = None
         if states:
             x0, Xs = states
-            dcarry = (gs[0] * x0).sum(dim=1, keepdim=True)
+            dcarry = (g1 * x0).sum(dim=1, keepdim=True)
+            rest = (0, 2) if time_axis == 0 else (1, 2)
             for start in range(1, T, _CARRY_CHUNK):
                 n = min(_CARRY_CHUNK, T - start)
-                dcarry += (G.narrow(0, start, n)
-                           * Xs.narrow(0, start - 1, n)).sum(dim=(0, 2)).unsqueeze(1)
-        return dW, dd, dx0, dh0, None, None, dcarry
+                dcarry += (G.narrow(time_axis, start, n)
+                           * Xs.narrow(time_axis, start - 1, n)).sum(dim=rest).unsqueeze(1)
+        return dW, dd, dx0, dh0, None, None, dcarry, None
 
 
 class EnsembleDrive(torch.autograd.Function):
-    """``ad = EnsembleDrive.apply(u, W, b, scale, batch_first)``: ``scale (u W^T + b)``
-    per member, written time-major ``[T, E, B, H]``.
+    """``ad = EnsembleDrive.apply(u, W, b, scale, batch_first, time_axis)``: ``scale (u W^T + b)``
+    per member, ``[T, E, B, H]`` (``time_axis`` 0) or ``[E, T, B, H]`` (1).
 
     ``u`` ``[E', B, T, I]`` (``batch_first``) or ``[E', T, B, I]``, ``E'`` 1
     (shared by every member) or ``E``; ``W`` ``[E, H, I]``; ``b`` ``[E, H]``;
     ``scale`` a float. The output is a fresh contiguous tensor (noise and
-    stimulus may be added into it in place). The backward forms ``dW``
-    and ``du`` a few steps at a time, so it holds no second ``[T, E, B, H]``.
+    stimulus may be added into it in place). Member-major: one batched
+    matmul each way. Time-major: a few steps at a time through a small
+    buffer, so no second ``[T, E, B, H]`` is ever held.
     """
 
     @staticmethod
-    def forward(ctx, u, W, b, scale, batch_first):
+    def forward(ctx, u, W, b, scale, batch_first, time_axis):
         u_tm = u.transpose(1, 2) if batch_first else u  # [E', T, B, I]
         E, H, I = W.shape
         T, B = u_tm.shape[1], u_tm.shape[2]
-        out = W.new_empty(T, E, B, H)
         Wt, bias = W.transpose(1, 2), b[:, None, :]
+        ctx.save_for_backward(u, W)
+        ctx.meta = (scale, batch_first, time_axis)
+        if time_axis == 1:
+            flat = u_tm.reshape(u_tm.shape[0], T * B, I).expand(E, T * B, I)
+            out = torch.baddbmm(bias, flat, Wt, beta=scale, alpha=scale)
+            return _unsafe_view(out, (E, T, B, H))  # not a view: callers add noise in place
+        out = W.new_empty(T, E, B, H)
         pieces = _chunks(T, E * B * H)
         block = W.new_empty(E, pieces[0][1] * B, H) if pieces else None
         for start, n in pieces:
@@ -232,35 +254,39 @@ class EnsembleDrive(torch.autograd.Function):
             piece = block[:, :n * B]
             torch.baddbmm(bias, uc, Wt, beta=scale, alpha=scale, out=piece)
             out.narrow(0, start, n).copy_(piece.view(E, n, B, H).transpose(0, 1))
-        ctx.save_for_backward(u, W)
-        ctx.meta = (scale, batch_first)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, G):
         u, W = ctx.saved_tensors
-        scale, batch_first = ctx.meta
+        scale, batch_first, time_axis = ctx.meta
         u_tm = u.transpose(1, 2) if batch_first else u
         E, H, I = W.shape
-        T, B = G.shape[0], G.shape[2]
+        T, B = G.shape[time_axis], G.shape[2]
         want_u, want_W, want_b = ctx.needs_input_grad[:3]
         dW = W.new_zeros(E, H, I) if want_W else None
         du = torch.zeros_like(u_tm) if want_u else None
-        pieces = _chunks(T, E * B * H)
-        g_buf = G.new_empty(pieces[0][1] * E * B * H) if pieces else None
+        if time_axis == 1:
+            pieces = [(0, T)]
+            member_major = lambda a, start, n, buffer: a.reshape(E, T * B, H)  # noqa: E731
+            g_buf = None
+        else:
+            pieces = _chunks(T, E * B * H)
+            member_major = _member_major
+            g_buf = G.new_empty(pieces[0][1] * E * B * H) if pieces else None
         for start, n in pieces:
-            Gc = _member_major(G, start, n, g_buf)  # [E, n B, H]
+            Gc = member_major(G, start, n, g_buf)  # [E, n B, H]
             if want_W:
                 uc = u_tm.narrow(1, start, n).reshape(u_tm.shape[0], n * B, I)
                 dW.baddbmm_(Gc.transpose(1, 2), uc.expand(E, n * B, I))
             if want_u:
                 dc = torch.bmm(Gc, W).view(E, n, B, I)
                 du.narrow(1, start, n).add_(dc.sum(dim=0, keepdim=True) if du.shape[0] == 1 else dc)
-        db = G.sum(dim=(0, 2)).mul_(scale) if want_b else None
+        db = G.sum(dim=(0, 2) if time_axis == 0 else (1, 2)).mul_(scale) if want_b else None
         if dW is not None:
             dW.mul_(scale)
         if du is not None:
             du.mul_(scale)
             du = du.transpose(1, 2) if batch_first else du
-        return du, dW, db, None, None
+        return du, dW, db, None, None, None

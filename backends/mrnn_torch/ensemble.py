@@ -32,6 +32,15 @@ MEMBER_VALUES = ("tau", "noise_level_act", "noise_level_inp", "spectral_radius")
 """The dynamics values ``Ensemble.from_seeds(member_values=...)`` may set per member."""
 
 _MODELS = {"leaky": mRNN, "elman": ElmanmRNN}
+# Per-member matmul size (B H^2 multiply-adds a step) from which the buffers are
+# member-major [E, T, B, H]: torch's CPU baddbmm then runs one addmm per member
+# (a few us of overhead each, small against the product), and the input and
+# weight gradients need no copies. Below it they are time-major [T, E, B, H],
+# whose contiguous per-step blocks take one batched kernel.
+MEMBER_MAJOR_MACS = 2**20
+# buffer layout (time_axis), batch_first -> the permutation to the call's layout
+_ORDER = {(0, True): (1, 2, 0, 3), (0, False): (1, 0, 2, 3),
+          (1, True): (0, 2, 1, 3), (1, False): (0, 1, 2, 3)}
 # What the batched loop shares, so every member must agree on it.
 _SHARED_DYNAMICS = ("kind", "activation", "batch_first")
 
@@ -212,10 +221,12 @@ class Ensemble(nn.Module):
         alpha, scale, carry, W = stacked["alpha"], stacked["scale"], None, stacked["W_rec"]
         if scale is not None:
             W, carry, alpha = scale[:, :, None] * W, (1 - scale)[:, None, :], 1.0
-        drive = self._drive(stacked, inp, stim_input, eps_x, eps_u, lead)
-        xs, hs = EnsembleRecurrence.apply(W, drive, x, h, alpha, first.dynamics.activation, carry)
-        # [T, E, B, H] buffers, seen in the call's layout
-        order = (1, 2, 0, 3) if batch_first else (1, 0, 2, 3)
+        time_axis = 1 if B * H * H >= MEMBER_MAJOR_MACS else 0
+        drive = self._drive(stacked, inp, stim_input, eps_x, eps_u, lead, time_axis)
+        xs, hs = EnsembleRecurrence.apply(W, drive, x, h, alpha, first.dynamics.activation, carry,
+                                          time_axis)
+        # [T, E, B, H] or [E, T, B, H] buffers, seen in the call's layout
+        order = _ORDER[time_axis, batch_first]
         return (xs.permute(order), hs.permute(order)) if leaky else hs.permute(order)
 
     def _check_call(self, inp, state, h0, stim_input, eps_x, eps_u):
@@ -292,9 +303,10 @@ class Ensemble(nn.Module):
                "scale": None if shared else torch.stack([as_row(a) for a in alphas])}
         return out
 
-    def _drive(self, stacked, inp, stim_input, eps_x, eps_u, lead):
-        """``alpha`` times every member's drive, one fresh time-major ``[T, E, B, H]`` tensor:
-        ``alpha (W_inp_eff (u + c_u eps_u) + b + c_x eps_x + s)`` per member."""
+    def _drive(self, stacked, inp, stim_input, eps_x, eps_u, lead, time_axis):
+        """``alpha`` times every member's drive, one fresh ``[T, E, B, H]`` (``time_axis`` 0)
+        or ``[E, T, B, H]`` tensor: ``alpha (W_inp_eff (u + c_u eps_u) + b + c_x eps_x + s)``
+        per member."""
         W_inp, b, c_x = stacked["W_inp"], stacked["b"], stacked["c_x"]
         E, H, I = W_inp.shape
         scale = stacked["scale"]
@@ -306,17 +318,20 @@ class Ensemble(nn.Module):
         u = u if u.dim() == 4 else u.unsqueeze(0)
         if eps_u is not None:
             u = u + stacked["c_u"][:, None, None, None] * eps_u
-        drive = EnsembleDrive.apply(u, W_inp, b, s0, batch_first)
-        # the call's [E, B, T, .] / [E, T, B, .] as [T, E, B, .]
-        tm = (lambda a: a.permute(2, 0, 1, 3)) if batch_first else (lambda a: a.transpose(0, 1))
+        drive = EnsembleDrive.apply(u, W_inp, b, s0, batch_first, time_axis)
+        # the call's [E, B, T, .] / [E, T, B, .] in the drive's layout
+        order = _ORDER[time_axis, batch_first]
+        inverse = tuple(order.index(d) for d in range(4))
+        tm = lambda a: a.permute(*inverse)  # noqa: E731
+        per_member = (lambda c: c[:, None, :]) if time_axis == 0 else (lambda c: c[:, None, None, :])  # noqa: E731
         if eps_x is not None:
-            drive.addcmul_(tm(eps_x), (s0 * c_x)[:, None, :])
+            drive.addcmul_(tm(eps_x), per_member(s0 * c_x))
         if stim_input is not None:
             s = tm(stim_input if stim_input.dim() == 4 else stim_input.unsqueeze(0))
             if scale is None:
                 drive.add_(s, alpha=s0)
             else:
-                drive.addcmul_(s, scale[:, None, :])
+                drive.addcmul_(s, per_member(scale))
         return drive
 
 

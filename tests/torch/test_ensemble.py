@@ -125,6 +125,21 @@ def test_chunked_drive_and_weight_gradients(monkeypatch, elements):
                          per_member=True)
 
 
+@pytest.mark.parametrize("kind", ["leaky", "elman"])
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_member_major_buffers_of_larger_networks(monkeypatch, kind, batch_first):
+    """Larger networks run with member-major buffers [E, T, B, H] (forced here for small
+    ones): the same numbers, learned time constants, stimulus and per-member inputs included."""
+    from mrnn_torch import ensemble
+
+    monkeypatch.setattr(ensemble, "MEMBER_MAJOR_MACS", 0)
+    values = {"tau": [50.0, 100.0, 200.0]} if kind == "leaky" else None
+    ens = _ensemble(kind, batch_first=batch_first, learned=True, member_values=values)
+    _check_members_alone(ens, _arrays(batch_first), state=False, stim=True)
+    _check_members_alone(_ensemble(kind, batch_first=batch_first),
+                         _arrays(batch_first, per_member=True), per_member=True)
+
+
 def test_members_with_one_shared_alpha_of_another_value_and_no_noise():
     ens = _ensemble(member_values={"tau": [80.0, 80.0, 80.0]})
     _check_members_alone(ens, _arrays(), noise=False)
