@@ -12,8 +12,8 @@ timed in interleaved rounds (``timing.measure``), medians reported. The FLOP
 floor of a step is ``3 x 2 E B H^2 T`` (forward, and the two products of the
 backward) divided by the peak sgemm rate measured at the start of the same
 run. Memory: the RSS a step needs above its start at peak (``timing.peak_during``,
-median of a few steps after warm-up), the ensemble's against ``E`` times one
-member's. Targets (issue 16): W3 x 16 throughput >= 3x sequential and time
+median of 3 steps after 2 warm-up steps, in a fresh process each), the
+ensemble's against ``E`` times one member's. Targets (issue 16): W3 x 16 throughput >= 3x sequential and time
 <= 2x the floor; W2 x 8 time <= 1.05x sequential, memory <= 1.1x the members'
 sum. float32, CPU (``--device cuda`` where there is one).
 """
@@ -24,6 +24,7 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -68,11 +69,13 @@ def _rates(out, leaky: bool):
     return out[1] if leaky else out
 
 
-def build(case: Case, members: int, device: str):
-    """``(ensemble step, sequential step, one member's step)`` of the case, float32."""
-    seeds = [SEED + e for e in range(members)]
+def build(case: Case, members: int, device: str, only: str | None = None):
+    """``(ensemble step, sequential step, one member's step)`` of the case, float32.
+    ``only="member"`` builds member 0 alone (the others are not made)."""
+    seeds = [SEED + e for e in range(1 if only == "member" else members)]
     ens = Ensemble.from_seeds(case.workload.spec, seeds, dynamics=case.dynamics(), device=device,
                               dtype=torch.float32)
+    members = len(seeds)
     inp_np, state_np = case.arrays()
     inp = torch.tensor(inp_np, device=device)
     state = torch.tensor(state_np, device=device)
@@ -109,10 +112,26 @@ def build(case: Case, members: int, device: str):
     return ensemble_step, sequential_step, one_member
 
 
-def median_peak(call, n: int = 3) -> float | None:
-    peaks = [peak_during(call)[2] for _ in range(n)]
-    peaks = [p for p in peaks if p is not None]
-    return statistics.median(peaks) if peaks else None
+def memory_probe(key: str) -> None:
+    """``W2:8:500:ensemble`` (or ``...:member``): print the MB of RSS one step needs at its
+    peak, measured in this fresh process after two warm-up steps (median of 3)."""
+    name, members, steps, what = key.split(":")
+    case = Case(workloads()[name], "leaky", int(steps))
+    ensemble_step, _, one_member = build(case, int(members), "cpu", only=what)
+    step = ensemble_step if what == "ensemble" else one_member
+    step()
+    step()
+    peaks = [peak_during(step)[2] for _ in range(3)]
+    print(statistics.median(peaks) if None not in peaks else "n/a")
+
+
+def probe(name: str, members: int, steps: int, what: str) -> float | None:
+    """:func:`memory_probe` in a fresh interpreter (so no other step's memory is reused)."""
+    done = subprocess.run([sys.executable, __file__, "--memory-probe",
+                           f"{name}:{members}:{steps}:{what}"],
+                          capture_output=True, text=True, check=True)
+    value = done.stdout.strip().splitlines()[-1]
+    return None if value == "n/a" else float(value)
 
 
 def run_case(name: str, members: int, steps: int | None, repeats: int, device: str,
@@ -128,7 +147,8 @@ def run_case(name: str, members: int, steps: int | None, repeats: int, device: s
     ens_s, seq_s = t["ensemble"].median, t["sequential"].median
     flops = 3 * members * case.dense_flops
     floor_s = flops / (gflops * 1e9)
-    ens_mb, one_mb = median_peak(ensemble_step), median_peak(one_member)
+    ens_mb = probe(name, members, case.steps, "ensemble")
+    one_mb = probe(name, members, case.steps, "member")
     return {"case": f"{name} leaky x {members}", "H": case.hidden_size, "B": workload.batch,
             "T": case.steps, "ensemble_s": ens_s, "sequential_s": seq_s,
             "speedup": seq_s / ens_s, "floor_s": floor_s, "over_floor": ens_s / floor_s,
@@ -162,7 +182,11 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="20 steps, 2 timed calls")
+    parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.memory_probe:
+        memory_probe(args.memory_probe)
+        return []
     if args.threads:
         torch.set_num_threads(args.threads)
     names = [n for n in args.cases.split(",") if n]
