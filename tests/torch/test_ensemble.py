@@ -18,6 +18,7 @@ import torch
 import mrnn_core
 from mrnn_core import MRNNConfigError
 from mrnn_torch import ElmanmRNN, Ensemble, mRNN
+from torch_helpers import DEVICES
 
 TOL = dict(rtol=0, atol=1e-12)
 E, B, T = 3, 4, 7
@@ -38,17 +39,17 @@ def _spec(learned=False, frozen=False, n_inputs=2):
 
 
 def _ensemble(kind="leaky", activation="tanh", batch_first=True, learned=False, frozen=False,
-              member_values=None, seeds=(1, 2, 3)):
+              member_values=None, seeds=(1, 2, 3), device="cpu"):
     dyn = mrnn_core.Dynamics(kind=kind, activation=activation, batch_first=batch_first,
                              noise_level_act=0.05, noise_level_inp=0.03)
-    return Ensemble.from_seeds(_spec(learned, frozen), list(seeds), dynamics=dyn, device="cpu",
+    return Ensemble.from_seeds(_spec(learned, frozen), list(seeds), dynamics=dyn, device=device,
                                dtype=torch.float64, member_values=member_values)
 
 
-def _arrays(batch_first=True, per_member=False, seed=0):
+def _arrays(batch_first=True, per_member=False, seed=0, device="cpu"):
     g = torch.Generator().manual_seed(seed)
     lead = (B, T) if batch_first else (T, B)
-    rand = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)  # noqa: E731
+    rand = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64).to(device)  # noqa: E731
     return {"inp": rand(*((E,) if per_member else ()), *lead, 2),
             "eps_x": rand(E, *lead, 9), "eps_u": rand(E, *lead, 2),
             "stim": rand(E, *lead, 9) * 0.1, "state": rand(E, B, 9) * 0.5}
@@ -57,7 +58,7 @@ def _arrays(batch_first=True, per_member=False, seed=0):
 def _loss(out, leaky):
     """A loss touching xs and hs, different per member and step."""
     hs = out[1] if leaky else out
-    weights = torch.linspace(0.5, 1.5, hs.shape[-1], dtype=hs.dtype)
+    weights = torch.linspace(0.5, 1.5, hs.shape[-1], dtype=hs.dtype, device=hs.device)
     loss = (hs.square() * weights).sum()
     return loss + out[0].sin().sum() if leaky else loss
 
@@ -90,6 +91,20 @@ def _check_members_alone(ens, a, *, state=True, noise=True, stim=False, per_memb
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "softplus", "linear"])
 def test_every_member_equals_itself_alone(kind, activation):
     _check_members_alone(_ensemble(kind, activation), _arrays())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("kind", ["leaky", "elman"])
+def test_every_member_equals_itself_alone_on_each_device(device, kind):
+    """Both buffer layouts (time-major for small networks, member-major for larger ones)."""
+    from mrnn_torch import ensemble
+
+    values = {"tau": [50.0, 100.0, 200.0]} if kind == "leaky" else None
+    for macs in (ensemble.MEMBER_MAJOR_MACS, 0):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(ensemble, "MEMBER_MAJOR_MACS", macs)
+            ens = _ensemble(kind, learned=True, member_values=values, device=device)
+            _check_members_alone(ens, _arrays(device=device), state=False, stim=True)
 
 
 @pytest.mark.parametrize("kind", ["leaky", "elman"])
