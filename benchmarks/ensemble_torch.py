@@ -86,9 +86,10 @@ def build(case: Case, members: int, device: str, only: str | None = None):
     state_e = state.expand(members, *state.shape)
 
     def ensemble_step():
-        out = ens(inp, state_e) if leaky else ens(inp, h0=state_e)
         # the mean of each member's rates, summed: each member's gradient is its own
-        loss = _rates(out, leaky).mean(dim=(1, 2, 3)).sum()
+        # (xs is dropped at once, as in member_step: its memory is not held)
+        loss = _rates(ens(inp, state_e) if leaky else ens(inp, h0=state_e),
+                      leaky).mean(dim=(1, 2, 3)).sum()
         loss.backward()
         ens_opt.step()
         ens_opt.zero_grad()
