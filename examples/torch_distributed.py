@@ -19,12 +19,15 @@ network: 48 excitatory and 16 inhibitory tanh units and a linear readout):
   for all its members) on the same trials, with no gradient exchange.
 
 The process group comes from ``torchrun`` (NCCL on GPUs, gloo on CPUs); run
-with plain ``python`` the script makes a one-process group itself. Measured
-on the shared 2-core CPU VM (float32, default sizes, 200 steps, another 8
-jobs competing): one network, 1 process 0.024 s a step; ``torchrun
---nproc_per_node=2``: 0.019 s a step (each process half the batch);
-``--members 8``: 1 process 0.16 s a step, 2 processes 0.11 s a step. On
-a quiet machine with one core per process the gains are larger.
+with plain ``python`` the script makes a one-process group itself.
+
+Measured on 2026-12-05 on the project's shared 2-core CPU VM while other jobs
+kept its load average near 15 (so these are upper bounds; float32, default
+sizes, 50 steps, seconds per step): one network, ``python`` 0.12,
+``torchrun --nproc_per_node=2`` 0.14 (two processes on two busy cores gain
+nothing here); ``--members 8``, ``python`` 0.27 (8 networks in one
+``Ensemble`` call, against 8 x 0.12 one by one), ``torchrun
+--nproc_per_node=2`` 0.20 (4 members per process).
 """
 
 from __future__ import annotations
