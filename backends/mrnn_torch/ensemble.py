@@ -204,6 +204,9 @@ class Ensemble(nn.Module):
         H, I = first.total_num_units, first.total_num_inputs
         batch_first = first.dynamics.batch_first
         lead = (B, T) if batch_first else (T, B)
+        if T == 0:
+            empty = torch.zeros(E, *lead, H, device=first.device, dtype=first._dtype)
+            return (empty, empty.clone()) if leaky else empty
         if noise:
             like = dict(device=first.device, dtype=first._dtype)
             eps_x = torch.randn(E, *lead, H, **like) if eps_x is None else eps_x

@@ -259,6 +259,14 @@ def test_noise_draws_differ_per_member_and_follow_torchs_rng():
     assert not torch.allclose(first, quiet)
 
 
+def test_zero_steps_give_empty_outputs_like_a_single_network():
+    ens = _ensemble()
+    inp = torch.zeros(B, 0, 2, dtype=torch.float64)
+    xs, hs = ens(inp)
+    alone = ens.members()[0](inp)
+    assert xs.shape == hs.shape == (E, B, 0, 9) and alone[1].shape == (B, 0, 9)
+
+
 def test_batched_initial_condition():
     x0, h0 = _ensemble(learned=True).batched_initial_condition(5)
     assert x0.shape == h0.shape == (E, 5, 9)
