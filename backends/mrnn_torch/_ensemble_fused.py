@@ -81,42 +81,40 @@ def _ensemble_forward_loop(Wt, Xs, x0, Hs, h0, alpha: float, act: int, leaky: bo
 _ensemble_forward = _compile(_ensemble_forward_loop)
 
 
-def _ensemble_backward_loop(W, G, Hs, gX: Optional[torch.Tensor], gH: Optional[torch.Tensor],
-                            gh, alpha: float, act: int, leaky: bool, carry_scalar: float,
-                            carry: Optional[torch.Tensor], time_axis: int):
-    """The adjoint steps (TorchScript below): fills ``G[t] = dL/dx_{t+1}``, as in
-    :meth:`mrnn_torch._fused.Recurrence.backward`; ``W`` ``[E, H, H]`` contiguous."""
+def _ensemble_backward_loop(W, G, Hs, gX: Optional[torch.Tensor], tmp, alpha: float, act: int,
+                            leaky: bool, carry_scalar: float, carry: Optional[torch.Tensor],
+                            time_axis: int):
+    """The adjoint steps (TorchScript below), in place in ``G``, as in
+    :meth:`mrnn_torch._fused.Recurrence.backward`.
+
+    On entry ``G[t]`` holds ``dL/dh_{t+1}`` from the outputs (zeros when
+    none); on return ``G[t] = dL/dx_{t+1}``. Each step adds ``alpha g_{t+1} W``
+    into ``G[t]`` (no copy of the output gradient per step), multiplies by
+    ``f'`` from the stored rates, then adds the leak and ``dL/dx`` from the
+    outputs. ``W`` ``[E, H, H]`` contiguous; ``tmp`` an ``[E, B, H]`` scratch.
+    """
     T = Hs.shape[time_axis]
     hs = Hs.unbind(time_axis)
     gs = G.unbind(time_axis)
     for k in range(T):
         t = T - 1 - k
-        if gH is None:
-            if t == T - 1:
-                gh.zero_()
-            else:
-                torch.bmm(gs[t + 1], W, out=gh)
-                gh.mul_(alpha)
-        else:
-            if t == T - 1:
-                gh.copy_(gH.select(time_axis, t))
-            else:
-                torch.baddbmm(gH.select(time_axis, t), gs[t + 1], W, alpha=alpha, out=gh)
         g = gs[t]
+        if t < T - 1:
+            g.baddbmm_(gs[t + 1], W, alpha=alpha)
         h = hs[t]
         if act == 0:
-            torch.mul(gh, h.gt(0), out=g)
+            g.mul_(h.gt(0))  # relu'(0) = 0, as autograd's
         elif act == 1:
-            torch.mul(gh, h, out=g)
-            torch.addcmul(gh, g, h, value=-1, out=g)
+            # g (1 - h^2) = g - (g h) h
+            torch.mul(g, h, out=tmp)
+            g.addcmul_(tmp, h, value=-1)
         elif act == 2:
-            torch.mul(gh, h, out=g)
-            torch.addcmul(g, g, h, value=-1, out=g)
+            # g h (1 - h) = (g h) - (g h) h
+            torch.mul(g, h, out=tmp)
+            torch.addcmul(tmp, tmp, h, value=-1, out=g)
         elif act == 3:
-            torch.mul(gh, torch.expm1(-h), out=g)
-            g.neg_()
-        else:
-            g.copy_(gh)
+            # f' = 1 - exp(-f(x)) = -expm1(-h)
+            g.mul_(torch.expm1(-h)).neg_()
         if gX is not None:
             g.add_(gX.select(time_axis, t))
         if leaky and t < T - 1:
@@ -196,14 +194,18 @@ class EnsembleRecurrence(torch.autograd.Function):
         W, h0, Hs, *states = ctx.saved_tensors
         leaky, a, activation, carry, time_axis = ctx.meta
         T = Hs.shape[time_axis]
-        G = torch.empty_like(Hs)  # G[t] = dL/dx_{t+1}
+        G = torch.empty_like(Hs)  # G[t] = dL/dx_{t+1}, filled in place from dL/dh_{t+1}
+        if gH is None:
+            G.zero_()
+        else:
+            G.copy_(gH)
         g1 = G.select(time_axis, 0)
-        gh = torch.empty_like(h0, memory_format=torch.contiguous_format)
+        tmp = torch.empty_like(h0, memory_format=torch.contiguous_format)
         W = W.contiguous()
         if carry is None:
             carry = 1 - a if leaky else 0.0
         vector = isinstance(carry, torch.Tensor)
-        _ensemble_backward(W, G, Hs, gX, gH, gh, float(a), _ACTIVATION_CODES.get(activation, 4),
+        _ensemble_backward(W, G, Hs, gX, tmp, float(a), _ACTIVATION_CODES.get(activation, 4),
                            leaky, 0.0 if vector else float(carry), carry if vector else None,
                            time_axis)
         dW = _weight_gradient(W, G, h0, Hs, a, time_axis) if ctx.needs_input_grad[0] else None
