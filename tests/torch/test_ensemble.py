@@ -302,6 +302,12 @@ def test_members_that_cannot_run_together_are_refused(other, match):
     assert all(torch.equal(v, before[k]) for k, v in first.state_dict().items())
 
 
+def test_members_of_other_dt_and_balance_from_models():
+    models = [_model(seed=1, dt=5.0), _model(seed=2, dt=10.0, balance_ei=True),
+              _model(seed=3, dt=20.0, tau=50.0)]
+    _check_members_alone(Ensemble.from_models(models), _arrays())
+
+
 def test_other_bad_ensembles():
     m = _model()
     with pytest.raises(MRNNConfigError, match=r"models\[1\] is the same object as models\[0\]"):
