@@ -141,6 +141,14 @@ def check_same_structure(module: nn.Module) -> None:
             sums += [flat.sum(), (flat * weights).sum(), float(flat.numel())]
     mine = torch.tensor([float(s) for s in sums], dtype=torch.float64)
     device = _collective_device()
+    sizes = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, torch.tensor([mine.numel()], device=device))
+    for rank, size in enumerate(sizes):
+        if int(size) != mine.numel():
+            raise MRNNConfigError(
+                f"check_same_structure: rank {rank} holds {int(size) // 12} network(s), rank "
+                f"{dist.get_rank()} holds {len(networks)}; expected every rank to build the same "
+                f"model")
     gathered = [torch.empty_like(mine, device=device) for _ in range(dist.get_world_size())]
     dist.all_gather(gathered, mine.to(device))
     for rank, theirs in enumerate(gathered):
