@@ -45,10 +45,6 @@ _ORDER = {(0, True): (1, 2, 0, 3), (0, False): (1, 0, 2, 3),
 _SHARED_DYNAMICS = ("kind", "activation", "batch_first")
 
 
-def _shape(a):
-    return None if a is None else tuple(a.shape)
-
-
 class Ensemble(nn.Module):
     """``E`` networks that share a spec, run as one batched network.
 
