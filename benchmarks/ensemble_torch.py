@@ -128,8 +128,8 @@ def memory_probe(key: str) -> None:
 
 def probe(name: str, members: int, steps: int, what: str) -> float | None:
     """:func:`memory_probe` in a fresh interpreter (so no other step's memory is reused)."""
-    done = subprocess.run([sys.executable, __file__, "--memory-probe",
-                           f"{name}:{members}:{steps}:{what}"],
+    done = subprocess.run([sys.executable, __file__, "--threads", str(torch.get_num_threads()),
+                           "--memory-probe", f"{name}:{members}:{steps}:{what}"],
                           capture_output=True, text=True, check=True)
     value = done.stdout.strip().splitlines()[-1]
     return None if value == "n/a" else float(value)

@@ -12,7 +12,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "ensemble_torch.py
 
 def test_the_ensemble_benchmark_prints_its_row():
     done = subprocess.run([sys.executable, str(SCRIPT), "--cases", "W3", "--members", "2",
-                           "--quick"], capture_output=True, text=True, timeout=300)
+                           "--quick", "--threads", "1"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"peak sgemm [0-9.]+ GFLOP/s", done.stdout), done.stdout
     row = [line for line in done.stdout.splitlines() if line.startswith("| W3 leaky x 2 |")]
