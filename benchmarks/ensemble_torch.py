@@ -185,11 +185,11 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--quick", action="store_true", help="20 steps, 2 timed calls")
     parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.memory_probe:
         memory_probe(args.memory_probe)
         return []
-    if args.threads:
-        torch.set_num_threads(args.threads)
     names = [n for n in args.cases.split(",") if n]
     gflops = peak_sgemm_gflops(args.device, 0.3 if args.quick else 1.5)
     print(f"# torch {torch.__version__}, {platform.machine()}, device {args.device}, "
