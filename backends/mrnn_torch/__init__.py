@@ -29,6 +29,7 @@ from ._functional import step as step
 from ._functional import tonic_input as tonic_input
 from ._functional import weight_subset as weight_subset
 from ._leaky import mRNN as mRNN
+from .ensemble import Ensemble as Ensemble
 from . import losses as losses
 from .readout import Readout as Readout
 from .region import Connection as Connection
@@ -42,5 +43,5 @@ __all__ = [
     "get_activation", "effective_weights", "input_drive", "step", "simulate",
     "region_indices", "region_activity", "projection", "weight_subset",
     "tonic_input", "initial_condition",
-    "Readout", "losses",
+    "Readout", "losses", "Ensemble",
 ]
