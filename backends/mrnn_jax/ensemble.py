@@ -32,7 +32,7 @@ from mrnn_core import (Checkpoint, Dynamics, MRNNConfigError, check_call_shapes,
 from ._activations import get_activation
 from ._ensemble_recurrence import Config, ensemble_recurrence
 from ._model import _ARRAYS, ElmanmRNN, mRNN, mRNNBase
-from ._recurrence import _ACCUMULATE_MAX_WEIGHTS, _INPUT_FMA_MAX
+from ._recurrence import _ACCUMULATE_MAX_WEIGHTS, _GEMM_MAX_ELEMENTS, _INPUT_FMA_MAX
 from ._simulate import _USED, _check_network
 
 MEMBER_VALUES = ("tau", "noise_level_act", "noise_level_inp", "spectral_radius")
@@ -44,12 +44,6 @@ _SHARED_DYNAMICS = ("kind", "activation", "batch_first")
 _CLASSES = {"leaky": mRNN, "elman": ElmanmRNN}
 _LEAVES = _ARRAYS + ("log_tau", "tau_ref", "log_tau_ref")
 """The array fields of a model, each stacked to ``[E, ...]`` in an ensemble."""
-
-# Members x trials x steps x units up to which the reverse pass stores every
-# g_t and forms each weight gradient in one batched GEMM after the loop;
-# larger ones accumulate per step (no [E, B, T, H] cotangent buffer: fresh
-# memory above glibc's 32 MB mmap threshold is faulted in on every call).
-_GEMM_MAX_ELEMENTS = 1 << 22
 
 MEMBERS_AXIS = "members"
 BATCH_AXIS = "batch"
@@ -260,8 +254,12 @@ def ensemble_simulate(params: Mapping, dynamics, inp, x0=None, h0=None, *, stim_
     rows, leak, c_x, c_u, learn = _alphas(params, dynamics, H)
     flags = tuple((d.rec_constrained, d.inp_constrained) for d in dynamics)
     weights = {n: params[n] for n in _USED if n != "tau"}
-    per_member = call.batch * call.steps * H
-    gemm = per_member * E <= _GEMM_MAX_ELEMENTS and H * H <= _ACCUMULATE_MAX_WEIGHTS
+    # The single network's rule, per member: small outputs store every g_t and
+    # form the weight gradients in one batched GEMM (per-step [H, B] x [B, H]
+    # updates of many small members measured 4x slower than the loop itself);
+    # large ones accumulate, so the ensemble needs no more memory than its members.
+    gemm = (call.batch * call.steps * H <= _GEMM_MAX_ELEMENTS
+            and H * H <= _ACCUMULATE_MAX_WEIGHTS)
     cfg = Config(leaky=leaky, activation=d0.activation, batch_first=d0.batch_first,
                  steps=call.steps, reverse_gemm=gemm, fma=I <= _INPUT_FMA_MAX,
                  learn_leak=learn)
