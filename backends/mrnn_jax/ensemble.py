@@ -560,13 +560,7 @@ class Ensemble(eqx.Module):
         jitted call or training step on the result then runs each device's
         members there (computation follows the data).
         """
-        n = _axis_size(mesh, MEMBERS_AXIS)
-        if len(self) % n:
-            raise MRNNConfigError(
-                f"Ensemble.shard: the mesh's {MEMBERS_AXIS!r} axis has {n} devices, which "
-                f"does not divide E = {len(self)} members; use a number of members that is a "
-                f"multiple of {n}, or a mesh with a divisor of {len(self)} there")
-        return jax.tree.map(lambda a: _place(a, mesh, PartitionSpec(MEMBERS_AXIS)), self)
+        return shard_members(self, mesh)
 
 
 def _from_values(dynamics: Dynamics, E: int, member_values) -> list[Dynamics]:
@@ -686,6 +680,27 @@ def _place(a, mesh_, spec: PartitionSpec):
         return jax.device_put(a, sharding)
     host = np.asarray(a)
     return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+def shard_members(tree, mesh_: Mesh):
+    """``tree`` (an :class:`Ensemble`, stacked readouts, optimiser states: every array
+    with a leading member axis ``E``) with its arrays split over ``mesh_``'s
+    ``"members"`` axis and replicated along ``"batch"``.
+
+    Works across hosts (after ``jax.distributed.initialize()``): each process
+    places the members its devices hold from its own full copy. Raises, before
+    moving anything, when the axis does not divide ``E``.
+    """
+    n = _axis_size(mesh_, MEMBERS_AXIS)
+    for a in jax.tree.leaves(tree):
+        if (eqx.is_array(a) or isinstance(a, np.ndarray)) and (np.ndim(a) == 0
+                                                                or np.shape(a)[0] % n):
+            E = np.shape(a)[0] if np.ndim(a) else "no member axis"
+            raise MRNNConfigError(
+                f"shard: the mesh's {MEMBERS_AXIS!r} axis has {n} devices, which does not "
+                f"divide E = {E} members (an array of shape {np.shape(a)}); use a number "
+                f"of members that is a multiple of {n}, or a mesh with a divisor of it there")
+    return jax.tree.map(lambda a: _place(a, mesh_, PartitionSpec(MEMBERS_AXIS)), tree)
 
 
 def shard_batch(a, mesh_: Mesh, *, per_member: bool):

@@ -88,7 +88,7 @@ SCRIPT = textwrap.dedent(r'''
     out, _ = run(sharded, shard_batch(inp_e, by_members, per_member=True), keys)
     result["per_member_diff"] = diff(out, plain_out)
 
-    with pytest.raises(MRNNConfigError, match=r"'members' axis has 2 devices, which does not divide E = 3"):
+    with pytest.raises(MRNNConfigError, match=r"'members' axis has 2 devices, which does not divide E = 3 members"):
         mrnn_jax.Ensemble.from_seeds(spec, [0, 1, 2]).shard(by_members)
     with pytest.raises(MRNNConfigError, match=r"'batch' axis has 2 devices, which does not divide the trial axis .*\(3, 6, 2\)"):
         shard_batch(inp[:3], by_batch, per_member=False)
