@@ -106,6 +106,8 @@ def ensemble_step(optimiser):
 def _join_processes() -> None:
     """``jax.distributed.initialize()`` when launched as several processes (SLURM or
     the ``JAX_*`` variables); nothing on one process."""
+    # CPU devices of several processes talk through gloo (GPUs use NCCL regardless).
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     if "JAX_COORDINATOR_ADDRESS" in os.environ:
         jax.distributed.initialize(num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
                                    process_id=int(os.environ["JAX_PROCESS_ID"]))
@@ -164,8 +166,7 @@ def main(argv=None) -> np.ndarray:
         inputs, targets, step_keys = jnp.asarray(inputs), jnp.asarray(targets), noise_keys[i]
         if grid is not None:
             inputs, targets = (shard_batch(a, grid, per_member=False) for a in (inputs, targets))
-            step_keys = jax.device_put(step_keys, jax.sharding.NamedSharding(
-                grid, jax.sharding.PartitionSpec("members")))
+            step_keys = shard_members(step_keys, grid)
         trainable, opt_state, loss = train_step(trainable, frozen, opt_state, inputs, targets,
                                                 step_keys)
         losses.append(_gather(loss))
@@ -173,6 +174,11 @@ def main(argv=None) -> np.ndarray:
             bar.update(i + 1, f"mean loss {losses[-1].mean():.4f}")
     elapsed = time.perf_counter() - start
     losses = np.stack(losses)
+    # (every process takes part in the gathers)
+    trained = eqx.combine(trainable, frozen).rnn.model
+    for name in ("W_rec_mask", "W_rec_sign_matrix", "W_inp_mask", "W_inp_sign_matrix"):
+        assert np.array_equal(_gather(getattr(trained, name)),
+                              _gather(getattr(net.rnn.model, name))), name
     if not main_process:
         return losses
     bar.close(args.steps, f"mean loss {losses[-1].mean():.4f}")
@@ -185,10 +191,6 @@ def main(argv=None) -> np.ndarray:
           f"mean of the last {window} steps over members {losses[-window:].mean():.4f}; "
           f"{elapsed:.1f} s ({1e3 * elapsed / args.steps:.1f} ms per step, compile included)")
 
-    trained = eqx.combine(trainable, frozen).rnn.model
-    for name in ("W_rec_mask", "W_rec_sign_matrix", "W_inp_mask", "W_inp_sign_matrix"):
-        assert np.array_equal(_gather(getattr(trained, name)),
-                              _gather(getattr(net.rnn.model, name))), name
     print("masks and sign matrices of every member unchanged")
 
     import matplotlib

@@ -675,6 +675,9 @@ def _place(a, mesh_, spec: PartitionSpec):
     """``a`` as a global array sharded by ``spec`` (from this process's full copy)."""
     if not eqx.is_array(a) and not isinstance(a, np.ndarray):
         return a
+    if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):  # PRNG keys travel as their data
+        placed = _place(jax.random.key_data(a), mesh_, spec)
+        return jax.random.wrap_key_data(placed, impl=jax.random.key_impl(a))
     sharding = NamedSharding(mesh_, PartitionSpec(*spec[:np.ndim(a)]))
     if isinstance(a, jax.Array) and a.is_fully_addressable is False:
         return jax.device_put(a, sharding)
