@@ -126,45 +126,69 @@ def _value(p):
     return p.value if isinstance(p, CustomVJPPrimal) else p
 
 
+_MARK = ()  # an empty pytree: "this input is differentiated" (None: it is not)
+
+
 def _fwd(cfg, *primals):
+    def perturbed(p):
+        return any(isinstance(a, CustomVJPPrimal) and a.perturbed for a in jax.tree.leaves(
+            p, is_leaf=lambda a: isinstance(a, CustomVJPPrimal)))
+
+    # Inputs nobody differentiates (the trials, the noise) get no cotangent:
+    # forming du and dextra costs two passes over [T, E, B, H].
+    wants = tuple(_MARK if perturbed(primals[k]) else None for k in (6, 7))
     Wt, Wit, bias, leak, x0, h0, u, extra = jax.tree.map(
         _value, primals, is_leaf=lambda p: isinstance(p, CustomVJPPrimal))
     out = _forward(cfg, Wt, Wit, bias, leak, x0, h0, u, extra)
     xs, hs = out if cfg.leaky else (None, out)
-    return out, (Wt, Wit, bias, leak, x0, h0, u, extra, xs if cfg.learn_leak else None, hs)
+    return out, (Wt, Wit, bias, leak, x0, h0, u, extra, xs if cfg.learn_leak else None, hs,
+                 wants)
 
 
 def _member_major(a, cfg):
-    """An output-layout ``[E, B, T, H]`` / ``[E, T, B, H]`` array as ``[E, T, B, H]``
-    (None for a symbolic zero): step ``t`` is then ``E`` contiguous blocks, which
-    the loop reads several times faster than ``E B`` strided rows."""
+    """An output-layout array for the reverse loop (None for a symbolic zero).
+
+    Small outputs (the GEMM reverse pass) become member-major ``[E, T, B, H]``:
+    step ``t`` is then ``E`` contiguous blocks, which the loop reads several
+    times faster than ``E B`` short strided rows (W3 size). Large ones stay as
+    they are: their rows are long, and a transposed copy would add to the
+    memory the ensemble needs beyond its members'."""
     if a is None or isinstance(a, SymbolicZero):
         return None
-    return jnp.swapaxes(a, 1, 2) if cfg.batch_first else a
+    return jnp.swapaxes(a, 1, 2) if cfg.batch_first and cfg.reverse_gemm else a
 
 
-def _at(buf, t):
-    return None if buf is None else jax.lax.dynamic_index_in_dim(buf, t, axis=1, keepdims=False)
+def _loop_axis(cfg):
+    """The time axis of the arrays :func:`_member_major` gives."""
+    return 1 if cfg.reverse_gemm else _time_axis(cfg)
+
+
+def _at(buf, t, cfg):
+    if buf is None:
+        return None
+    return jax.lax.dynamic_index_in_dim(buf, t, axis=_loop_axis(cfg), keepdims=False)
 
 
 def _bwd(cfg, res, cts):
-    Wt, Wit, bias, leak, x0, h0, u, extra, xs, hs = res
+    Wt, Wit, bias, leak, x0, h0, u, extra, xs, hs, (want_du, want_dextra) = res
     ct_x, ct_h = cts if cfg.leaky else (None, cts)
     hs, xs, ct_x, ct_h = (_member_major(a, cfg) for a in (hs, xs, ct_x, ct_h))
     WtT = _mT(Wt)
     leak_b = None if leak is None else leak[:, None, :]
 
     def grad_step(g_next, t):
-        fp = _fprime_from_output(cfg.activation, _at(hs, t))
+        fp = _fprime_from_output(cfg.activation, _at(hs, t, cfg))
         back = _mm(g_next, WtT)
-        g = fp * (back if ct_h is None else _at(ct_h, t) + back)
+        g = fp * (back if ct_h is None else _at(ct_h, t, cfg) + back)
         if cfg.leaky:
-            g = g + leak_b * g_next if ct_x is None else g + _at(ct_x, t) + leak_b * g_next
+            g = (g + leak_b * g_next if ct_x is None
+                 else g + _at(ct_x, t, cfg) + leak_b * g_next)
         return g
 
     reverse = _reverse_gemm if cfg.reverse_gemm else _reverse_accumulate
-    dWt, dWit, dbias, g0, du, dextra, dleak = reverse(cfg, grad_step, hs, h0, u, Wit, bias,
-                                                      extra, x0, xs)
+    dWt, dWit, dbias, g0, du, dextra, dleak = reverse(
+        cfg, grad_step, hs, h0, u, Wit, bias, extra if want_dextra is not None else None, x0,
+        xs, want_du is not None)
     if leak is not None and dleak is None:
         dleak = jnp.zeros_like(leak)
     dx0 = leak_b * g0 if cfg.leaky else None
@@ -176,19 +200,9 @@ def _shared_input_grad(du, u):
     return du.sum(axis=1) if u.ndim == 3 else du
 
 
-def _input_grads(g_all, u, Wit, extra):
-    """``(dWit, du, dextra)`` from every ``g_t`` time-major ``[T, E, B, H]``."""
-    dWit = du = None
-    if u is not None:
-        spec = "tbi,tebh->eih" if u.ndim == 3 else "tebi,tebh->eih"
-        dWit = jnp.einsum(spec, u, g_all, precision=_PRECISION)
-        du = _shared_input_grad(_mm(g_all, _mT(Wit)), u)
-    return dWit, du, None if extra is None else g_all
-
-
-def _reverse_gemm(cfg, grad_step, hs, h0, u, Wit, bias, extra, x0, xs):
+def _reverse_gemm(cfg, grad_step, hs, h0, u, Wit, bias, extra, x0, xs, want_du):
     """Store every g_t, then one batched GEMM per weight gradient (``hs``, ``xs``
-    member-major ``[E, T, B, H]``)."""
+    member-major ``[E, T, B, H]``; `extra` None when it gets no cotangent)."""
     # G[:, t-1] = g_t (t >= 1), lined up with hs for dWt = sum_t h_{t-1}^T g_t;
     # g_0 (pairing with h0) is the loop's last carry.
     def body(carry, t):
@@ -199,22 +213,31 @@ def _reverse_gemm(cfg, grad_step, hs, h0, u, Wit, bias, extra, x0, xs):
     (g1, G), _ = jax.lax.scan(body, (jnp.zeros_like(h0), jnp.zeros_like(hs)),
                               jnp.arange(cfg.steps - 1, 0, -1))
     g0 = grad_step(g1, 0)
-    # [E, T B, H]^T [E, T B, H] with one contracting axis: XLA's CPU dot ran the
+    # [E, T B, F]^T [E, T B, H] with one contracting axis: XLA's CPU dot ran the
     # two-axis contraction at half this speed (W3 size, E = 16).
     E, T, B, H = hs.shape
     dims = (((1,), (1,)), ((0,), (0,)))
-    dWt = (jax.lax.dot_general(hs.reshape(E, T * B, H), G.reshape(E, T * B, H), dims,
-                               precision=_PRECISION) + _mm(_mT(h0), g0))
+    G_flat = G.reshape(E, T * B, H)
+    dWt = (jax.lax.dot_general(hs.reshape(E, T * B, H), G_flat, dims, precision=_PRECISION)
+           + _mm(_mT(h0), g0))
     dbias = None if bias is None else jnp.sum(G, axis=(1, 2)) + jnp.sum(g0, axis=1)
     dleak = None if xs is None else jnp.sum(G * xs, axis=(1, 2)) + jnp.sum(g0 * x0, axis=1)
     dWit = du = dextra = None
-    if u is not None or extra is not None:
+    if u is not None:
+        # u_{t+1} pairs with G[:, t]; its last row meets G's zero row.
+        u_e = u if u.ndim == 4 else jnp.broadcast_to(u[:, None], (T, E) + u.shape[1:])
+        u_next = jnp.concatenate([u_e[1:], jnp.zeros_like(u_e[:1])], axis=0)
+        u_next = jnp.moveaxis(u_next, 1, 0).reshape(E, T * B, -1)
+        dWit = (jax.lax.dot_general(u_next, G_flat, dims, precision=_PRECISION)
+                + _mm(_mT(u_e[0]), g0))
+    if want_du or extra is not None:
         g_all = jnp.moveaxis(jnp.concatenate([g0[:, None], G[:, :-1]], axis=1), 1, 0)
-        dWit, du, dextra = _input_grads(g_all, u, Wit, extra)
+        du = _shared_input_grad(_mm(g_all, _mT(Wit)), u) if want_du else None
+        dextra = None if extra is None else g_all
     return dWt, dWit, dbias, g0, du, dextra, dleak
 
 
-def _reverse_accumulate(cfg, grad_step, hs, h0, u, Wit, bias, extra, x0, xs):
+def _reverse_accumulate(cfg, grad_step, hs, h0, u, Wit, bias, extra, x0, xs, want_du):
     """Add each step's rank-B share to the weight gradients (large outputs: no
     ``[E, T, B, H]`` cotangent buffer)."""
     WitT = None if u is None else _mT(Wit)
@@ -235,8 +258,8 @@ def _reverse_accumulate(cfg, grad_step, hs, h0, u, Wit, bias, extra, x0, xs):
         g_next, acc = carry
         g = grad_step(g_next, t)
         u_t = None if u is None else u[t]
-        acc = accumulate(acc, g, _at(hs, t - 1), u_t, _at(xs, t - 1))
-        du_t = None if u is None else _mm(g, WitT)
+        acc = accumulate(acc, g, _at(hs, t - 1, cfg), u_t, _at(xs, t - 1, cfg))
+        du_t = _mm(g, WitT) if want_du else None
         return (g, acc), (du_t, g if extra is not None else None)
 
     E, _, H = h0.shape
@@ -251,7 +274,7 @@ def _reverse_accumulate(cfg, grad_step, hs, h0, u, Wit, bias, extra, x0, xs):
     def time_major(first, rest):  # the loop ran t = T-1 .. 1
         return jnp.concatenate([first[None], rest[::-1]], axis=0)
 
-    du = None if u is None else _shared_input_grad(time_major(_mm(g0, WitT), du_rest), u)
+    du = _shared_input_grad(time_major(_mm(g0, WitT), du_rest), u) if want_du else None
     dextra = None if extra is None else time_major(g0, g_rest)
     return dWt, dWit, dbias, g0, du, dextra, dleak
 

@@ -163,9 +163,13 @@ def test_pure_function_under_jit_matches_simulate():
 # ----------------------------------------------------------------- gradients
 
 
-@pytest.mark.parametrize("kind", ["leaky", "elman"])
-def test_gradients_equal_each_member_alone(kind):
-    """Every trained array (weights, learnable bias, init and tau) and the input."""
+@pytest.mark.parametrize("kind, reverse", [("leaky", "gemm"), ("leaky", "accumulate"),
+                                           ("elman", "accumulate")])
+def test_gradients_equal_each_member_alone(kind, reverse, monkeypatch):
+    """Every trained array (weights, learnable bias, init and tau) and the input, with
+    either reverse pass (small outputs: one GEMM after the loop; large: per step)."""
+    if reverse == "accumulate":
+        monkeypatch.setattr(mrnn_jax.ensemble, "_GEMM_MAX_ELEMENTS", 0)
     values = {"tau": [50.0, 90.0]} if kind == "leaky" else None
     ens = Ensemble.from_seeds(SPEC, PAIR, model=kind, activation="tanh", member_values=values)
     B, T = 2, 7
