@@ -2,12 +2,13 @@
 
 The update of :mod:`._recurrence` with a leading member axis on every
 operand: each step is one batched matmul ``[E, B, H] x [E, H, H]`` (member
-``e`` multiplies its own weights only), so ``E`` small networks cost one
-loop of ``T`` steps instead of ``E`` loops. Why not ``jax.vmap`` of the
-single-network recurrence? Measured on the 2-core benchmark VM (one CPU,
-float32, W3 size, E = 16): the vmapped custom_vjp ran forward + backward in
-134-166 ms against 64 ms for 16 sequential calls, while the batched loop here
-runs the same work in one pass (benchmarks/ensemble_jax.py).
+``e`` multiplies its own weights only), so ``E`` networks run in one loop of
+``T`` steps instead of ``E`` loops, and the reverse pass forms the weight
+gradients of every member in one batched GEMM. (``jax.vmap`` of the
+single-network training step measured no faster: 1.02-1.04x this one's time,
+16 W3-size members, one CPU.) On a CPU an ensemble is not faster than its members run one after another
+(their ``[E, B, T, H]`` arrays leave the cache the sequential loop reuses;
+benchmarks/RESULTS.md); its worth is one compiled program and sharding.
 
     pre_t = h_{t-1} Wt_e + b_e + u_t Wit_e + e_t
     x_t   = a_e x_{t-1} + pre_t          (a_e = 1 - alpha_e, per unit; Elman: no x)
