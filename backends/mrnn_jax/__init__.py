@@ -22,6 +22,8 @@ from ._model import ElmanmRNN as ElmanmRNN
 from ._model import mRNN as mRNN
 from ._model import mRNNBase as mRNNBase
 from . import losses as losses
+from . import ensemble as ensemble
+from .ensemble import Ensemble as Ensemble
 from .readout import Readout as Readout
 from ._model import trainable_filter as trainable_filter
 from ._regions import initial_condition as initial_condition
@@ -39,5 +41,5 @@ __all__ = [
     "get_activation", "effective_weights", "input_drive", "step", "simulate",
     "region_indices", "region_activity", "projection", "weight_subset",
     "tonic_input", "initial_condition",
-    "Readout", "losses",
+    "Readout", "losses", "Ensemble",
 ]

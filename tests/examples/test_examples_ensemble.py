@@ -1,4 +1,4 @@
-"""The vmapped ensemble step of examples/jax_ensemble.py trains each member exactly
+"""The ensemble step of examples/jax_ensemble.py (mrnn_jax.Ensemble) trains each member exactly
 as examples/jax_flipflop.py's step trains that network alone (float64, 1e-10)."""
 
 import functools
@@ -51,4 +51,4 @@ def test_each_member_trains_as_if_alone(examples):
         for got, expected in zip(jax.tree.leaves(member), jax.tree.leaves(t), strict=True):
             np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
     # the members started apart and stayed apart: two networks, not one
-    assert not np.allclose(trainable.rnn.W_rec[0], trainable.rnn.W_rec[1])
+    assert not np.allclose(trainable.rnn.model.W_rec[0], trainable.rnn.model.W_rec[1])

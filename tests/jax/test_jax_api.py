@@ -14,7 +14,7 @@ SHARED = {
     "mRNN", "ElmanmRNN", "mRNNBase", "MRNNConfigError", "Dynamics", "Checkpoint",
     "get_activation", "effective_weights", "input_drive", "step", "simulate",
     "region_indices", "region_activity", "projection", "weight_subset",
-    "tonic_input", "initial_condition", "Readout", "losses",
+    "tonic_input", "initial_condition", "Readout", "losses", "Ensemble",
 }
 """The mirrored API: what ``__all__`` of every backend holds, no more, no less
 (backend-only helpers stay importable outside ``__all__``)."""
