@@ -1,0 +1,220 @@
+"""Resumable training of an mrnn_jax model (and a readout) on a task, with optax.
+
+::
+
+    from mrnn_core.tasks import make_task
+    from mrnn_jax import Readout, mRNN
+    from mrnn_jax.train import train
+
+    task = make_task("flip_flop", steps=100)
+    readout = Readout(model, "ctx", task.n_outputs, seed=1)
+    result = train(model, task, readout=readout, steps=2000, batch_size=32,
+                   run_dir="runs/ff", checkpoint_every=100)
+    model, readout = result.model, result.readout      # new pytrees, trained
+    # killed? the same call with resume=True continues from the newest checkpoint
+
+The run folder, checkpoint layout and fallback rules are
+:mod:`mrnn_core.training`'s, shared with ``mrnn_torch.train``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from mrnn_core import MRNNConfigError
+from mrnn_core import training as core
+from mrnn_core.training import TrainResult as TrainResult
+
+from . import losses
+from ._model import mRNNBase, trainable_filter
+from .readout import Readout
+
+__all__ = ["train", "TrainResult"]
+
+TRAINING = "training.npz"
+
+
+def _check_model(model, readout):
+    if not isinstance(model, mRNNBase):
+        raise MRNNConfigError(
+            f"train: model: expected an mrnn_jax model (mRNN or ElmanmRNN), got {type(model).__name__}")
+    if readout is not None and not isinstance(readout, Readout):
+        raise MRNNConfigError(
+            f"train: readout: expected an mrnn_jax.Readout or None, got {type(readout).__name__}")
+
+
+def _make_optimizer(optimizer, lr):
+    if optimizer is None:
+        return optax.adam(lr)
+    if isinstance(optimizer, optax.GradientTransformation):
+        return optimizer
+    raise MRNNConfigError(
+        f"train: optimizer: expected an optax.GradientTransformation or None (optax.adam(lr)), "
+        f"got {type(optimizer).__name__}")
+
+
+def _arrays(tree) -> list:
+    return [leaf for leaf in jax.tree.leaves(tree) if eqx.is_array(leaf)]
+
+
+def _fill(template, stored: list, what: str, folder: str):
+    """``template`` with its array leaves replaced by ``stored`` (same count, shapes and dtypes)."""
+    leaves, treedef = jax.tree.flatten(template)
+    slots = [k for k, leaf in enumerate(leaves) if eqx.is_array(leaf)]
+    if len(slots) != len(stored):
+        raise MRNNConfigError(
+            f"checkpoint {folder!r}: {TRAINING} holds {len(stored)} {what} arrays, this run has "
+            f"{len(slots)} (a different model, readout or optimiser)")
+    for k, a in zip(slots, stored):
+        if a.shape != leaves[k].shape or a.dtype != leaves[k].dtype:
+            raise MRNNConfigError(
+                f"checkpoint {folder!r}: {TRAINING}: a {what} array is {a.dtype}{list(a.shape)}, "
+                f"this run's is {leaves[k].dtype}{list(leaves[k].shape)}")
+        leaves[k] = jnp.asarray(a)
+    return jax.tree.unflatten(treedef, leaves)
+
+
+def _read(folder, trainable, opt_state):
+    """``(trainable, opt_state)`` as checkpoint ``folder`` holds them, in the templates' structure."""
+    with np.load(os.path.join(folder, TRAINING), allow_pickle=False) as data:
+        stored = {k: data[k] for k in data.files}
+    params = [stored[k] for k in sorted(k for k in stored if k.startswith("param_"))]
+    opt = [stored[k] for k in sorted(k for k in stored if k.startswith("opt_"))]
+    if len(params) + len(opt) != len(stored):
+        raise MRNNConfigError(f"checkpoint {folder!r}: {TRAINING} holds arrays other than param_*, opt_*")
+    return (_fill(trainable, params, "trainable", folder),
+            _fill(opt_state, opt, "optimiser state", folder))
+
+
+def _loss_value(outputs, targets, mask, loss):
+    if loss == "mse":
+        return losses.mse(outputs, targets, mask)
+    per_step = optax.softmax_cross_entropy_with_integer_labels(outputs, targets)
+    if mask is None:
+        return jnp.mean(per_step)
+    return jnp.sum(mask * per_step) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_size: int,
+          readout=None, run_dir=None, checkpoint_every: int = 100, keep: int = 3,
+          resume: bool = False, seed: int = 0, progress: bool = True, callback=None,
+          callback_every: int | None = None, loss: str = "mse", noise: bool = True) -> TrainResult:
+    """Train ``model`` (and ``readout``) on ``task`` for ``steps`` steps, checkpointing as it goes.
+
+    Each step draws ``batch_size`` trials with ``task.sample(batch_size, rng)``
+    (``rng`` seeded from ``(seed, step)``), runs the model from its initial
+    condition (noise, if ``noise``, from the key ``fold_in(key(seed), step)``),
+    reads out (``readout(hs)``, or ``hs`` itself without a readout), and
+    takes one jitted optax step on the loss of the arrays
+    :func:`mrnn_jax.trainable_filter` selects (never masks or sign matrices):
+
+    - ``"mse"``: :func:`mrnn_jax.losses.mse` against ``[B, T, O]`` targets
+      (and the task's ``[B, T]`` mask, if any);
+    - ``"cross_entropy"``: softmax cross-entropy of the ``[B, T, C]``
+      outputs against ``[B, T]`` class labels (neurogym tasks), mask-weighted.
+
+    **Arguments:** as ``mrnn_torch.train.train``, except:
+
+    - `model`: an mrnn_jax ``mRNN`` or ``ElmanmRNN``; `readout`: an
+      :class:`mrnn_jax.Readout` or ``None``. Neither is changed: the trained
+      ones are returned.
+    - `optimizer`: an ``optax.GradientTransformation`` or ``None``
+      (``optax.adam(lr)``).
+    - Batches are cast to the model's dtype (``W_rec``'s).
+
+    **Returns:** :class:`mrnn_core.training.TrainResult` with the trained
+    ``model`` and ``readout``.
+    """
+    callback_every = core.check_settings(
+        steps=steps, batch_size=batch_size, checkpoint_every=checkpoint_every, keep=keep,
+        seed=seed, callback_every=callback_every, loss=loss, run_dir=run_dir, resume=resume,
+        lr=lr, callback=callback)
+    _check_model(model, readout)
+    sample = core.check_task(task, loss)
+    optimizer = _make_optimizer(optimizer, lr)
+    run_dir = core.prepare_run_dir(run_dir, resume)
+
+    net = (model, readout)
+    trainable, frozen = eqx.partition(net, trainable_filter(net))
+    opt_state = optimizer.init(trainable)
+    start, history = 0, []
+    if resume:
+        found = core.load_latest(run_dir, lambda folder, state: core.check_resumed_state(
+            state, seed, steps, folder) or _read(folder, trainable, opt_state))
+        if found is not None:
+            (trainable, opt_state), state, _ = found
+            start, history = state["step"], [float(v) for v in state["history"]]
+
+    dtype = model.W_rec.dtype
+    kind = model.dynamics.kind
+    base_key = jax.random.key(seed)
+
+    @eqx.filter_jit
+    def update(trainable, frozen, opt_state, inputs, targets, mask, key):
+        def loss_fn(trainable):
+            rnn, out = eqx.combine(trainable, frozen)
+            noise_key = key if noise else None
+            if kind == "leaky":
+                x0, h0 = rnn.batched_initial_condition(inputs.shape[0])
+                _, hs = rnn(inputs, x0, h0, key=noise_key)
+            else:
+                hs = rnn(inputs, rnn.batched_initial_condition(inputs.shape[0]), key=noise_key)
+            outputs = hs if out is None else out(hs)
+            return _loss_value(outputs, targets, mask, loss)
+
+        value, grads = eqx.filter_value_and_grad(loss_fn)(trainable)
+        changes, opt_state = optimizer.update(grads, opt_state, trainable)
+        return eqx.apply_updates(trainable, changes), opt_state, value
+
+    n_outputs = (model.spec.hidden_size if readout is None
+                 else readout.readout_spec.out_features)
+    carry = {"trainable": trainable, "opt_state": opt_state}
+
+    def do_step(i: int) -> float:
+        inputs, targets, mask = core.check_batch(sample(batch_size, core.step_rng(seed, i)), loss)
+        if loss == "cross_entropy":
+            core.check_labels(n_outputs, targets)
+            y = jnp.asarray(targets, dtype=jnp.int32)
+        else:
+            y = jnp.asarray(targets, dtype=dtype)
+        m = None if mask is None else jnp.asarray(mask, dtype=dtype)
+        carry["trainable"], carry["opt_state"], value = update(
+            carry["trainable"], frozen, carry["opt_state"], jnp.asarray(inputs, dtype=dtype), y, m,
+            jax.random.fold_in(base_key, i))
+        return float(value)
+
+    def save(step: int, history: list) -> str:
+        rnn, out = eqx.combine(carry["trainable"], frozen)
+        ckpt = rnn.to_checkpoint()
+        if out is not None:
+            ckpt = out.add_to_checkpoint(ckpt)
+        arrays = {f"param_{k:05d}": np.asarray(a) for k, a in enumerate(_arrays(carry["trainable"]))}
+        arrays.update({f"opt_{k:05d}": np.asarray(a) for k, a in enumerate(_arrays(carry["opt_state"]))})
+
+        def write_training(path):
+            with open(path, "wb") as f:
+                np.savez(f, **arrays)
+
+        folder = core.write_checkpoint(
+            run_dir, step, {core.NETWORK: ckpt.save, TRAINING: write_training},
+            {"step": step, "seed": seed, "backend": "jax", "history": list(history),
+             "rng": {"kind": "(seed, step)", "seed": seed, "next_step": step}},
+            keep)
+        core.write_history(run_dir, history, step)
+        return folder
+
+    last = core.run_loop(start=start, steps=steps, seed=seed, do_step=do_step,
+                         save=None if run_dir is None else save,
+                         checkpoint_every=checkpoint_every, callback=callback,
+                         callback_every=callback_every, history=history, progress=progress)
+    if last is None and run_dir is not None:
+        newest = core.list_checkpoints(run_dir)
+        last = newest[0][1] if newest else None
+    trained_model, trained_readout = eqx.combine(carry["trainable"], frozen)
+    return TrainResult(trained_model, trained_readout, history, len(history), run_dir, last)

@@ -1,0 +1,244 @@
+"""Resumable training of an mrnn_torch model (and a readout) on a task.
+
+::
+
+    from mrnn_core.tasks import make_task
+    from mrnn_torch import Readout, mRNN
+    from mrnn_torch.train import train
+
+    task = make_task("flip_flop", steps=100)
+    readout = Readout(model, "ctx", task.n_outputs)
+    result = train(model, task, readout=readout, steps=2000, batch_size=32,
+                   run_dir="runs/ff", checkpoint_every=100)
+    # killed? the same call with resume=True continues from the newest checkpoint
+
+The run folder, checkpoint layout and fallback rules are
+:mod:`mrnn_core.training`'s, shared with ``mrnn_jax.train``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+from torch.nn import functional as F
+
+from mrnn_core import Checkpoint, MRNNConfigError
+from mrnn_core import training as core
+from mrnn_core.training import TrainResult as TrainResult
+
+from . import losses
+from ._base import mRNNBase
+from .readout import Readout
+
+__all__ = ["train", "TrainResult"]
+
+TRAINING = "training.pt"
+
+
+def _check_model(model, readout):
+    if not isinstance(model, mRNNBase):
+        raise MRNNConfigError(
+            f"train: model: expected an mrnn_torch model (mRNN or ElmanmRNN), got {type(model).__name__}")
+    model._check_finalised("both", "a training step")
+    if readout is not None and not isinstance(readout, Readout):
+        raise MRNNConfigError(
+            f"train: readout: expected an mrnn_torch.Readout or None, got {type(readout).__name__}")
+
+
+def _make_optimizer(optimizer, params, lr):
+    if optimizer is None:
+        return torch.optim.Adam(params, lr=lr)
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return optimizer
+    if callable(optimizer):
+        made = optimizer(params)
+        if isinstance(made, torch.optim.Optimizer):
+            return made
+        raise MRNNConfigError(
+            f"train: optimizer: a factory must return a torch.optim.Optimizer, got {type(made).__name__}")
+    raise MRNNConfigError(
+        f"train: optimizer: expected a torch.optim.Optimizer, a factory params -> optimizer, or None "
+        f"(Adam with lr), got {type(optimizer).__name__}")
+
+
+def _network_checkpoint(model, readout) -> Checkpoint:
+    ckpt = model.to_checkpoint()
+    return ckpt if readout is None else readout.add_to_checkpoint(ckpt)
+
+
+def _restore(model, readout, optimizer, folder):
+    """Load a checkpoint folder's training state into the model, readout and optimiser in place.
+
+    ``training.pt`` holds their ``state_dict``s (read with ``weights_only=True``:
+    tensors and plain data, never arbitrary objects); ``network.npz`` is the
+    portable copy of the network for analysis and the other backend.
+    """
+    state = torch.load(os.path.join(folder, TRAINING), map_location=model.device, weights_only=True)
+    if not isinstance(state, dict) or set(state) != {"model", "readout", "optimizer"}:
+        raise MRNNConfigError(f"checkpoint {folder!r}: {TRAINING} is not an mrnn_torch training state")
+    if (state["readout"] is None) != (readout is None):
+        raise MRNNConfigError(
+            f"checkpoint {folder!r}: the run was {'without' if state['readout'] is None else 'with'} "
+            f"a readout, train got {'none' if readout is None else 'one'}")
+    backup = [model.state_dict(), None if readout is None else readout.state_dict(),
+              optimizer.state_dict()]
+    backup = [None if b is None else _copy(b) for b in backup]
+    try:
+        model.load_state_dict(state["model"])
+        if readout is not None:
+            readout.load_state_dict(state["readout"])
+        optimizer.load_state_dict(state["optimizer"])
+    except Exception:
+        model.load_state_dict(backup[0])
+        if readout is not None:
+            readout.load_state_dict(backup[1])
+        optimizer.load_state_dict(backup[2])
+        raise
+
+
+def _copy(state):
+    """A deep copy of a state_dict's tensors (``state_dict`` returns views of the live ones)."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().clone()
+    if isinstance(state, dict):
+        return type(state)((k, _copy(v)) for k, v in state.items())
+    if isinstance(state, (list, tuple)):
+        return type(state)(_copy(v) for v in state)
+    return state
+
+
+@contextlib.contextmanager
+def _step_rng(device: torch.device, seed: int):
+    """torch's RNG seeded for one step, the caller's RNG state restored afterwards."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"):
+        torch.manual_seed(seed)
+        yield
+
+
+def _loss(outputs, targets, mask, loss):
+    if loss == "mse":
+        return losses.mse(outputs, targets, mask)
+    per_step = F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1),
+                               reduction="none").reshape(targets.shape)
+    if mask is None:
+        return per_step.mean()
+    return (mask * per_step).sum() / torch.clamp(mask.sum(), min=1.0)
+
+
+def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_size: int,
+          readout=None, run_dir=None, checkpoint_every: int = 100, keep: int = 3,
+          resume: bool = False, seed: int = 0, progress: bool = True, callback=None,
+          callback_every: int | None = None, loss: str = "mse", noise: bool = True) -> TrainResult:
+    """Train ``model`` (and ``readout``) on ``task`` for ``steps`` steps, checkpointing as it goes.
+
+    Each step draws ``batch_size`` trials with ``task.sample(batch_size, rng)``
+    (``rng`` seeded from ``(seed, step)``), runs the model from its initial
+    condition (noise, if ``noise``, from torch's RNG seeded the same way; the
+    caller's RNG state is left as it was), reads out (``readout(hs)``, or
+    ``hs`` itself without a readout), and takes one optimiser step on the loss:
+
+    - ``"mse"``: :func:`mrnn_torch.losses.mse` against ``[B, T, O]`` targets
+      (and the task's ``[B, T]`` mask, if any);
+    - ``"cross_entropy"``: softmax cross-entropy of the ``[B, T, C]``
+      outputs against ``[B, T]`` class labels (neurogym tasks), mask-weighted.
+
+    **Arguments:**
+
+    - `model`: an mrnn_torch ``mRNN`` or ``ElmanmRNN`` (finalised); trained in place.
+    - `task`: an object with ``sample(batch_size, rng)`` returning a
+      :class:`mrnn_core.tasks.Batch` (:func:`mrnn_core.tasks.make_task`).
+      Arrays are cast to the model's dtype.
+    - `optimizer`: a ``torch.optim.Optimizer`` over the model's (and
+      readout's) parameters, a factory ``params -> optimizer``, or ``None``
+      (``torch.optim.Adam(params, lr=lr)``).
+    - `steps`: the total number of steps of the run (a resumed run counts
+      the steps done before); `batch_size`: trials per step.
+    - `readout`: an :class:`mrnn_torch.Readout` or ``None``.
+    - `run_dir`: the run's folder (checkpoints and ``history.json``); ``None``
+      keeps no checkpoints.
+    - `checkpoint_every`, `keep`: a checkpoint every that many steps (and
+      after the last), keeping the newest `keep`.
+    - `resume`: continue the run in `run_dir` from its newest complete
+      checkpoint (an older one, with a warning, when the newest is corrupt
+      or partial); a fresh run when it has none. Without it, a `run_dir`
+      that holds checkpoints is refused.
+    - `seed`: seeds every step's batch and noise (a resumed run needs the same).
+    - `progress`: a tqdm bar with the loss and steps/s on stderr.
+    - `callback`: ``callback(step, loss, checkpoint_dir)`` every
+      `callback_every` steps (default `checkpoint_every`) and after the
+      last, right after that step's checkpoint is complete
+      (``checkpoint_dir`` ``None`` when the step wrote none).
+    - `loss`: ``"mse"`` or ``"cross_entropy"``.
+    - `noise`: run the model with its noise (``noise_level_act``, ``noise_level_inp``).
+
+    **Returns:** :class:`mrnn_core.training.TrainResult` (``model`` and
+    ``readout`` are the objects passed in, trained).
+    """
+    callback_every = core.check_settings(
+        steps=steps, batch_size=batch_size, checkpoint_every=checkpoint_every, keep=keep,
+        seed=seed, callback_every=callback_every, loss=loss, run_dir=run_dir, resume=resume,
+        lr=lr, callback=callback)
+    _check_model(model, readout)
+    sample = core.check_task(task, loss)
+    params = list(model.parameters()) + ([] if readout is None else list(readout.parameters()))
+    optimizer = _make_optimizer(optimizer, params, lr)
+    run_dir = core.prepare_run_dir(run_dir, resume)
+
+    start, history = 0, []
+    if resume:
+        found = core.load_latest(run_dir, lambda folder, state: core.check_resumed_state(
+            state, seed, steps, folder) or _restore(model, readout, optimizer, folder))
+        if found is not None:
+            _, state, _ = found
+            start, history = state["step"], [float(v) for v in state["history"]]
+
+    device, dtype = model.device, model._dtype
+    kind = model.dynamics.kind
+
+    def do_step(i: int) -> float:
+        inputs, targets, mask = core.check_batch(sample(batch_size, core.step_rng(seed, i)), loss)
+        x = torch.as_tensor(inputs, device=device, dtype=dtype)
+        if loss == "cross_entropy":
+            y = torch.as_tensor(targets, device=device, dtype=torch.long)
+        else:
+            y = torch.as_tensor(targets, device=device, dtype=dtype)
+        m = None if mask is None else torch.as_tensor(mask, device=device, dtype=dtype)
+        with _step_rng(device, core.step_seed(seed, i)):
+            if kind == "leaky":
+                x0, h0 = model.batched_initial_condition(x.shape[0])
+                _, hs = model(x, x0, h0, noise=noise)
+            else:
+                hs = model(x, model.batched_initial_condition(x.shape[0]), noise=noise)
+            outputs = hs if readout is None else readout(hs)
+            if loss == "cross_entropy":
+                core.check_labels(outputs.shape[-1], targets)
+            value = _loss(outputs, y, m, loss)
+            optimizer.zero_grad()
+            value.backward()
+            optimizer.step()
+        return float(value.item())
+
+    def save(step: int, history: list) -> str:
+        ckpt = _network_checkpoint(model, readout)
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "readout": None if readout is None else readout.state_dict()}
+        folder = core.write_checkpoint(
+            run_dir, step,
+            {core.NETWORK: ckpt.save, TRAINING: lambda path: torch.save(state, path)},
+            {"step": step, "seed": seed, "backend": "torch", "history": list(history),
+             "rng": {"kind": "(seed, step)", "seed": seed, "next_step": step}},
+            keep)
+        core.write_history(run_dir, history, step)
+        return folder
+
+    last = core.run_loop(start=start, steps=steps, seed=seed, do_step=do_step,
+                         save=None if run_dir is None else save,
+                         checkpoint_every=checkpoint_every, callback=callback,
+                         callback_every=callback_every, history=history, progress=progress)
+    if last is None and run_dir is not None:
+        newest = core.list_checkpoints(run_dir)
+        last = newest[0][1] if newest else None
+    return TrainResult(model, readout, history, len(history), run_dir, last)
