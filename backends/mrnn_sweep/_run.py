@@ -1,0 +1,129 @@
+"""Running a sweep on Ray Tune: locally in this process, or on an existing Ray cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from mrnn_core.errors import MRNNConfigError
+from mrnn_core.files import atomic_write
+
+from ._results import DEFINITION, SweepResults, open_sweep
+from ._schema import load_sweep
+from ._trial import run_trial
+
+DEFAULT_STORAGE = "sweeps"
+
+
+def _definition(sweep) -> dict:
+    return {"name": sweep.name, "backend": sweep.backend, "metric": sweep.metric,
+            "num_samples": sweep.num_samples, "base": sweep.base,
+            "search": {path: {d.kind: list(d.values)} for path, d in sweep.search.items()},
+            "search_algorithm": sweep.search_algorithm, "scheduler": sweep.scheduler,
+            "resources": sweep.resources, "source": sweep.source}
+
+
+def _named(factory, entry, **extra):
+    if entry is None:
+        return None
+    kwargs = {k: v for k, v in entry.items() if k != "name"}
+    try:
+        return factory(entry["name"], **extra, **kwargs)
+    except ImportError as err:
+        raise MRNNConfigError(
+            f"{entry['name']!r} needs a package that is not installed: {err}") from None
+    except TypeError as err:
+        raise MRNNConfigError(f"{entry['name']!r}: {err}") from None
+
+
+def run_sweep(source, *, storage_path=None, name: str | None = None, address: str | None = None,
+              num_cpus: int | None = None, num_gpus: int | None = None, resume: bool = False,
+              report_callback=None, verbose: int = 1, plots: bool = True) -> SweepResults:
+    """Run every trial of a sweep on Ray Tune and write its results table and plots.
+
+    The whole sweep is checked first (:func:`mrnn_sweep.load_sweep`): bad
+    input raises :class:`mrnn_core.MRNNConfigError` before Ray starts any
+    trial. Without a running Ray, this starts one in this process
+    (``ray.init()``: local, no set-up) and stops it at the end; with
+    `address` (or the ``RAY_ADDRESS`` environment variable) it connects to
+    that cluster instead. A Ray already initialised by the caller is used
+    as it is.
+
+    **Arguments:**
+
+    - `source`: the sweep file (TOML / JSON), a dict, or a :class:`Sweep`.
+    - `storage_path`: where the sweep's folder ``<storage_path>/<name>`` goes
+      (default ``./sweeps``; on a cluster, a folder every node sees, or a
+      ``s3://`` / ``gs://`` URI).
+    - `name`: overrides the sweep's ``name``.
+    - `address`: a Ray cluster (``"auto"``, ``"ray://head:10001"``,
+      ``"head:6379"``); ``None`` uses ``RAY_ADDRESS`` if set, else a local Ray.
+    - `num_cpus`, `num_gpus`: the local Ray's size (default: the machine's).
+    - `resume`: continue an interrupted sweep in the same folder (finished
+      trials are kept, the others continue from their last checkpoints).
+    - `report_callback`: ``callback(step, loss, checkpoint_dir)``, picklable,
+      run in each trial's worker after each report (logging, fault tests).
+    - `verbose`: Ray Tune's console output (0 silent, 1 status, 2 more).
+    - `plots`: write the loss-curve and final-loss figures.
+
+    **Returns:** the :class:`SweepResults` of the finished sweep (also written
+    to ``<folder>/results.csv``).
+    """
+    sweep = load_sweep(source, name=name)
+    import ray
+    from ray import tune
+
+    storage = storage_path if storage_path is not None else DEFAULT_STORAGE
+    if "://" not in str(storage):
+        storage = os.path.abspath(os.fspath(storage))
+    folder = os.path.join(storage, sweep.name)
+    exists = "://" not in storage and os.path.exists(os.path.join(folder, DEFINITION))
+    if exists and not resume:
+        raise MRNNConfigError(
+            f"sweep folder {folder!r} already holds a sweep; pass resume=True (--resume) to "
+            f"continue it, or another name (--name) or storage path (--storage)")
+    if "://" not in storage:
+        os.makedirs(folder, exist_ok=True)
+        with atomic_write(os.path.join(folder, DEFINITION), "w", encoding="utf-8") as f:
+            json.dump(_definition(sweep), f, indent=1)
+
+    started = not ray.is_initialized()
+    if started:
+        options = {"address": address} if address else {}
+        if not (address or os.environ.get("RAY_ADDRESS")):
+            options.update(num_cpus=num_cpus, num_gpus=num_gpus)
+        ray.init(**options)
+    try:
+        resources = sweep.resources
+        trainable = tune.with_resources(
+            tune.with_parameters(run_trial, sweep=sweep, report_callback=report_callback),
+            {"cpu": resources["cpus_per_trial"], "gpu": resources["gpus_per_trial"]})
+        if resume and tune.Tuner.can_restore(folder):
+            tuner = tune.Tuner.restore(folder, trainable, resume_unfinished=True,
+                                       resume_errored=True)
+        else:
+            tuner = tune.Tuner(
+                trainable,
+                param_space={path: d.to_tune() for path, d in sweep.search.items()},
+                tune_config=tune.TuneConfig(
+                    metric=sweep.metric, mode="min", num_samples=sweep.num_samples,
+                    search_alg=_named(tune.create_searcher, sweep.search_algorithm,
+                                      metric=sweep.metric, mode="min"),
+                    scheduler=_named(tune.create_scheduler, sweep.scheduler),
+                    max_concurrent_trials=resources["max_concurrent_trials"] or None),
+                run_config=tune.RunConfig(
+                    name=sweep.name, storage_path=storage, verbose=verbose,
+                    failure_config=tune.FailureConfig(max_failures=resources["max_failures"]),
+                    checkpoint_config=tune.CheckpointConfig(
+                        num_to_keep=sweep.base["training"]["keep"])))
+        tuner.fit()
+    finally:
+        if started:
+            ray.shutdown()
+    if "://" in storage:
+        return None
+    results = open_sweep(folder)
+    results.save_table()
+    if plots:
+        results.plot()
+    return results
