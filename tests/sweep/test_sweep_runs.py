@@ -1,0 +1,152 @@
+"""Sweeps run end to end on a local Ray (2 CPUs): every trial finishes, a trial whose worker is
+killed resumes to the loss of its uninterrupted twin, the results re-open into either backend.
+
+One Ray for the module and one 4-trial sweep shared by the tests that read it.
+"""
+
+import csv
+import os
+import signal
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray", reason="the sweep extra (ray[tune]) is not installed")
+
+import mrnn_sweep  # noqa: E402
+from mrnn_core import Checkpoint  # noqa: E402
+
+from .sweeps import small_sweep  # noqa: E402
+
+KILL_AT_STEP = 20
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def kill_once(marker: str, at_step: int):
+    """A report callback killing the worker of the first trial to report `at_step` (SIGKILL:
+    no clean-up at all). The marker file, created atomically, makes it happen once in the whole
+    sweep and records which trial died. (A closure, so Ray ships it by value to the workers.)"""
+
+    def callback(step, loss, checkpoint_dir):
+        if step != at_step:
+            return
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        os.write(fd, checkpoint_dir.encode())
+        os.close(fd)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    return callback
+
+
+@pytest.fixture(scope="module")
+def grid_sweep(local_ray, tmp_path_factory):
+    """lr in {1e-3, 1e-2}, each twice (num_samples=2): 4 trials, two identical pairs; the first
+    trial to reach step 20 is killed there once."""
+    storage = tmp_path_factory.mktemp("sweeps")
+    sweep = small_sweep(num_samples=2,
+                        search={"training": {"lr": {"grid": [1e-3, 1e-2]}}})
+    marker = str(storage / "killed")
+    results = mrnn_sweep.run_sweep(sweep, storage_path=str(storage), verbose=0,
+                                   report_callback=kill_once(marker, KILL_AT_STEP))
+    return results, marker
+
+
+def test_grid_sweep_runs_every_trial_to_the_end(grid_sweep):
+    results, _ = grid_sweep
+    assert len(results) == 4
+    assert sorted(t.values["training.lr"] for t in results.trials) == [1e-3, 1e-3, 1e-2, 1e-2]
+    for trial in results.trials:
+        assert trial.status == "finished"
+        assert trial.steps == 60
+        assert [step for step, _ in trial.curve][-3:] == [20, 40, 60]
+        assert np.isfinite(trial.final_loss) and trial.best_loss <= trial.final_loss
+        assert os.path.isfile(os.path.join(trial.checkpoint, "network.npz"))
+
+
+def test_results_table_has_one_row_per_trial(grid_sweep):
+    results, _ = grid_sweep
+    with open(os.path.join(results.path, "results.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4
+    assert set(rows[0]) == {"trial", "status", "training.lr", "final_loss", "best_loss", "steps",
+                            "wall_time_s", "checkpoint"}
+    by_trial = {t.trial: t for t in results.trials}
+    for row in rows:
+        trial = by_trial[row["trial"]]
+        assert float(row["training.lr"]) == trial.values["training.lr"]
+        assert float(row["final_loss"]) == trial.final_loss
+        assert int(row["steps"]) == 60 and float(row["wall_time_s"]) > 0
+        assert row["checkpoint"] == trial.checkpoint
+    for figure in ("loss_curves.png", "final_loss.png"):
+        assert os.path.getsize(os.path.join(results.path, figure)) > 0
+
+
+def test_killed_trial_resumes_to_its_twins_final_loss(grid_sweep):
+    results, marker = grid_sweep
+    with open(marker) as f:
+        killed_at = f.read()
+    killed = [t for t in results.trials if killed_at.startswith(t.path)]
+    assert len(killed) == 1, "the kill callback fired in no trial (or the paths moved)"
+    killed = killed[0]
+    # the restarted worker reported step 20 again (Tune kept the reports of the first attempt)
+    assert [s for s, _ in killed.curve] == [20, 40, 60] or [s for s, _ in killed.curve].count(20) >= 1
+    twin, = [t for t in results.trials
+             if t is not killed and t.values["training.lr"] == killed.values["training.lr"]]
+    assert killed.final_loss == twin.final_loss
+    assert killed.best_loss == twin.best_loss
+    a, b = killed.network_checkpoint(), twin.network_checkpoint()
+    for name in a.params:
+        np.testing.assert_array_equal(a.params[name], b.params[name], err_msg=name)
+
+
+def test_open_sweep_loads_the_best_trial_into_both_backends(grid_sweep):
+    results, _ = grid_sweep
+    reopened = mrnn_sweep.open_sweep(results.path)
+    assert [t.final_loss for t in reopened.trials] == [t.final_loss for t in results.trials]
+    best = reopened.best()
+    assert best.final_loss == min(t.final_loss for t in reopened.trials)
+    saved = Checkpoint.load(os.path.join(best.checkpoint, "network.npz"))
+    torch_model, torch_readout = reopened.load_best("torch")
+    jax_model, jax_readout = best.load("jax")
+    for model in (torch_model, jax_model):
+        params = model.to_checkpoint().params
+        for name in ("W_rec", "W_inp", "base_firing"):
+            np.testing.assert_array_equal(np.asarray(params[name], dtype=saved.params[name].dtype),
+                                          saved.params[name], err_msg=name)
+    np.testing.assert_array_equal(torch_readout.weight.detach().numpy(), saved.params["readout_W"])
+    np.testing.assert_array_equal(np.asarray(jax_readout.weight), saved.params["readout_W"])
+
+
+def test_jax_sweep_trains_with_an_optax_optimiser(local_ray, tmp_path):
+    sweep = small_sweep(backend="jax", name="jax_small",
+                        training={"steps": 20, "batch_size": 4, "checkpoint_every": 10,
+                                  "optimizer": "sgd", "lr": 1e-2})
+    results = mrnn_sweep.run_sweep(sweep, storage_path=str(tmp_path), verbose=0, plots=False)
+    trial, = results.trials
+    assert trial.status == "finished" and trial.steps == 20
+    assert [s for s, _ in trial.curve] == [10, 20]
+    first = mrnn_sweep.load_sweep(sweep)
+    initial = first.base["network"]  # the trained weights moved away from the initial ones
+    trained = trial.network_checkpoint()
+    from mrnn_sweep._schema import build_trial
+
+    _, start, _ = build_trial(first.base)
+    assert not np.array_equal(trained.params["W_rec"], start.params["W_rec"])
+    assert initial["seed"] == 0
+
+
+def test_a_sweep_folder_is_not_silently_reused(local_ray, tmp_path):
+    sweep = small_sweep(training={"steps": 2, "batch_size": 2, "checkpoint_every": 1})
+    mrnn_sweep.run_sweep(sweep, storage_path=str(tmp_path), verbose=0, plots=False)
+    with pytest.raises(mrnn_sweep.MRNNConfigError if hasattr(mrnn_sweep, "MRNNConfigError")
+                       else ValueError, match="already holds a sweep; pass resume=True"):
+        mrnn_sweep.run_sweep(sweep, storage_path=str(tmp_path), verbose=0, plots=False)
