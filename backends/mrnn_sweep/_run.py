@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 from mrnn_core.errors import MRNNConfigError
 from mrnn_core.files import atomic_write
 
 from ._results import DEFINITION, SweepResults, open_sweep
-from ._schema import load_sweep
+from ._schema import load_sweep, make_algorithm
 from ._trial import run_trial
 
 DEFAULT_STORAGE = "sweeps"
@@ -21,19 +22,6 @@ def _definition(sweep) -> dict:
             "search": {path: {d.kind: list(d.values)} for path, d in sweep.search.items()},
             "search_algorithm": sweep.search_algorithm, "scheduler": sweep.scheduler,
             "resources": sweep.resources, "source": sweep.source}
-
-
-def _named(factory, entry, **extra):
-    if entry is None:
-        return None
-    kwargs = {k: v for k, v in entry.items() if k != "name"}
-    try:
-        return factory(entry["name"], **extra, **kwargs)
-    except ImportError as err:
-        raise MRNNConfigError(
-            f"{entry['name']!r} needs a package that is not installed: {err}") from None
-    except TypeError as err:
-        raise MRNNConfigError(f"{entry['name']!r}: {err}") from None
 
 
 def run_sweep(source, *, storage_path=None, name: str | None = None, address: str | None = None,
@@ -107,16 +95,21 @@ def run_sweep(source, *, storage_path=None, name: str | None = None, address: st
                 param_space={path: d.to_tune() for path, d in sweep.search.items()},
                 tune_config=tune.TuneConfig(
                     metric=sweep.metric, mode="min", num_samples=sweep.num_samples,
-                    search_alg=_named(tune.create_searcher, sweep.search_algorithm,
-                                      metric=sweep.metric, mode="min"),
-                    scheduler=_named(tune.create_scheduler, sweep.scheduler),
-                    max_concurrent_trials=resources["max_concurrent_trials"] or None),
+                    search_alg=make_algorithm("search_algorithm", sweep.search_algorithm,
+                                              metric=sweep.metric, mode="min"),
+                    scheduler=make_algorithm("scheduler", sweep.scheduler),
+                    max_concurrent_trials=resources["max_concurrent_trials"] or None,
+                    reuse_actors=True),
                 run_config=tune.RunConfig(
                     name=sweep.name, storage_path=storage, verbose=verbose,
                     failure_config=tune.FailureConfig(max_failures=resources["max_failures"]),
                     checkpoint_config=tune.CheckpointConfig(
                         num_to_keep=sweep.base["training"]["keep"])))
-        tuner.fit()
+        grid = tuner.fit()
+        if grid.num_errors:
+            print(f"mrnn_sweep: {grid.num_errors} of {len(grid)} trials failed; their errors: "
+                  + ", ".join(str(r.error).splitlines()[0] for r in grid if r.error)[:2000],
+                  file=sys.stderr)
     finally:
         if started:
             ray.shutdown()

@@ -294,7 +294,7 @@ def load_sweep(source, *, name: str | None = None) -> Sweep:
     for path, domain in search.items():
         _check_search_value(base, path, domain)
     search_algorithm, scheduler = _named(raw, "search_algorithm"), _named(raw, "scheduler")
-    _check_algorithms(search_algorithm, scheduler, search)
+    _check_algorithms(search_algorithm, scheduler, search, metric)
     return Sweep(sweep_name, base, search, metric, num_samples, resources, search_algorithm,
                  scheduler, path)
 
@@ -306,7 +306,10 @@ def _flatten_search(table: dict, prefix: tuple, out: dict) -> None:
     for key, value in table.items():
         path = prefix + (str(key),)
         where = "search." + ".".join(path)
-        if isinstance(value, dict) and not any(k in KINDS for k in value):
+        is_domain = isinstance(value, dict) and (
+            any(k in KINDS for k in value) or (len(value) == 1 and isinstance(
+                next(iter(value.values())), list)))
+        if isinstance(value, dict) and not is_domain:
             if not value:
                 raise MRNNConfigError(f"{where}: an empty table; give a setting and its domain")
             _flatten_search(value, path, out)
@@ -413,18 +416,32 @@ def _check_search_value(base: dict, path: str, domain: Domain) -> None:
             raise MRNNConfigError(f"search.{path}: {label}: {message}") from None
 
 
-def _check_algorithms(search_algorithm, scheduler, search) -> None:
+def make_algorithm(key: str, entry: dict | None, **extra):
+    """The Ray Tune searcher (`key` ``"search_algorithm"``) or scheduler an entry names, or None."""
+    if entry is None:
+        return None
+    from ray import tune
     from ray.tune.schedulers import SCHEDULER_IMPORT
     from ray.tune.search import SEARCH_ALG_IMPORT
 
-    for key, value, known in (("search_algorithm", search_algorithm, SEARCH_ALG_IMPORT),
-                              ("scheduler", scheduler, SCHEDULER_IMPORT)):
-        if value is None:
-            continue
-        if value["name"] not in known:
-            raise MRNNConfigError(
-                f"{key}.name: unknown Ray Tune {key.replace('_', ' ')} {value['name']!r}; known: "
-                + ", ".join(repr(k) for k in known) + closest(value["name"], list(known)))
+    known, factory = ((SEARCH_ALG_IMPORT, tune.create_searcher) if key == "search_algorithm"
+                      else (SCHEDULER_IMPORT, tune.create_scheduler))
+    name = entry["name"]
+    if name not in known:
+        raise MRNNConfigError(
+            f"{key}.name: unknown Ray Tune {key.replace('_', ' ')} {name!r}; known: "
+            + ", ".join(repr(k) for k in known) + closest(name, list(known)))
+    kwargs = {k: v for k, v in entry.items() if k != "name"}
+    try:
+        return factory(name, **extra, **kwargs)
+    except (ImportError, AssertionError) as err:  # Ray's searchers assert their package exists
+        raise MRNNConfigError(
+            f"{key}.name: {name!r} needs a package that is not installed ({err})") from None
+    except (TypeError, ValueError) as err:
+        raise MRNNConfigError(f"{key}: {name!r} rejects its settings {kwargs}: {err}") from None
+
+
+def _check_algorithms(search_algorithm, scheduler, search, metric) -> None:
     if search_algorithm is not None and search_algorithm["name"] not in ("variant_generator",
                                                                          "random"):
         grids = [p for p, d in search.items() if d.kind == "grid"]
@@ -433,6 +450,8 @@ def _check_algorithms(search_algorithm, scheduler, search) -> None:
                 f"search.{grids[0]}: a grid works only with the default search algorithm; "
                 f"search_algorithm {search_algorithm['name']!r} needs choice / uniform / "
                 f"loguniform / randint domains")
+    make_algorithm("search_algorithm", search_algorithm, metric=metric, mode="min")
+    make_algorithm("scheduler", scheduler)
 
 
 # -- one trial's settings ------------------------------------------------------------------------

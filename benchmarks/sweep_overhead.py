@@ -1,0 +1,187 @@
+"""What a sweep on Ray Tune costs: N equal trials on a local Ray against the same N training
+runs one after another in this process, in one run.
+
+    .venv/bin/python benchmarks/sweep_overhead.py                  # 8 trials, 2 CPUs, 3 rounds
+    .venv/bin/python benchmarks/sweep_overhead.py --quick          # a few steps: checks it runs
+    .venv/bin/python benchmarks/sweep_overhead.py --markdown benchmarks/RESULTS.md
+
+Each round times, back to back (so outside load hits all three alike):
+
+- **sequential**: the N runs one after another in this process (one torch
+  thread), each exactly what a trial runs: the network built from the sweep's
+  settings, ``mrnn_<backend>.train.train`` with the same steps, batch size
+  and checkpoints, no Ray.
+- **sweep**: ``mrnn_sweep.run_sweep`` of the same N trials (``num_samples =
+  N``, one CPU each) on a local Ray of ``--cpus`` CPUs started once before
+  the rounds (its start-up is timed on its own).
+- **empty sweep**: the same sweep with 1 training step per trial, so almost
+  all of it is Ray's: worker start-up, the trainable's set-up, one report
+  with its checkpoint, the results. Its wall time x CPUs / N is Ray's
+  per-trial overhead in CPU-seconds.
+
+The table gives medians over the rounds, the ratio sweep / sequential (the
+issue's target: at most 0.6 with 8 trials on 2 CPUs; 0.5 is the ideal) and
+the per-trial overhead both ways: from the empty sweep, and from the full
+one as ``(sweep - sequential / CPUs) x CPUs / N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+for path in (ROOT, ROOT / "backends"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+NETWORK = {
+    "recurrent_regions": [{"name": "exc", "num_units": 48, "sign": "pos"},
+                          {"name": "inh", "num_units": 16, "sign": "neg"}],
+    "input_regions": [{"name": "bits", "num_units": 3, "sign": "pos"}],
+    "recurrent_connections": [{"src_region": "exc", "dst_region": "exc", "sparsity": 0.5},
+                              {"src_region": "exc", "dst_region": "inh"},
+                              {"src_region": "inh", "dst_region": "exc"},
+                              {"src_region": "inh", "dst_region": "inh"}],
+    "input_connections": [{"src_region": "bits", "dst_region": "exc"}],
+}
+
+
+def sweep_settings(backend: str, trials: int, steps: int, checkpoint_every: int) -> dict:
+    return {
+        "name": "overhead", "backend": backend, "num_samples": trials,
+        "network": {"config": NETWORK, "seed": 0,
+                    "dynamics": {"activation": "tanh", "noise_level_act": 0.0,
+                                 "noise_level_inp": 0.0},
+                    "readout": {"regions": ["exc"]}},
+        "task": {"name": "flip_flop", "params": {"steps": 50, "n_bits": 3}},
+        "training": {"steps": steps, "batch_size": 16, "lr": 1e-3,
+                     "checkpoint_every": min(checkpoint_every, steps)},
+        "resources": {"cpus_per_trial": 1, "max_failures": 0},
+    }
+
+
+def run_sequential(settings: dict, folder: str) -> float:
+    """The sweep's trials as plain training runs, one after another; seconds."""
+    from mrnn_sweep import load_sweep
+    from mrnn_sweep._schema import build_trial
+    from mrnn_sweep._trial import _optimizer, backend_objects
+
+    sweep = load_sweep(settings)
+    start = time.perf_counter()
+    for i in range(sweep.num_samples):
+        task, checkpoint, training = build_trial(sweep.base)
+        model, readout, train_module = backend_objects(sweep.backend, checkpoint)
+        train_module.train(
+            model, task, optimizer=_optimizer(sweep.backend, training["optimizer"], training["lr"]),
+            lr=training["lr"], steps=training["steps"], batch_size=training["batch_size"],
+            readout=readout, run_dir=os.path.join(folder, f"run{i}"),
+            checkpoint_every=training["checkpoint_every"], keep=training["keep"],
+            seed=training["seed"], progress=False, loss=training["loss"])
+    return time.perf_counter() - start
+
+
+def run_ray_sweep(settings: dict, folder: str) -> tuple[float, list]:
+    import mrnn_sweep
+
+    start = time.perf_counter()
+    results = mrnn_sweep.run_sweep(settings, storage_path=folder, verbose=0, plots=False)
+    seconds = time.perf_counter() - start
+    bad = [t.trial for t in results.trials if t.status != "finished"]
+    if bad or len(results.trials) != settings["num_samples"]:
+        raise RuntimeError(f"trials did not finish: {bad} (see {results.path})")
+    return seconds, [t.wall_time_s for t in results.trials]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray")
+    parser.add_argument("--steps", type=int, default=300, help="training steps per trial")
+    parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds (medians over them)")
+    parser.add_argument("--backend", choices=("torch", "jax"), default="torch")
+    parser.add_argument("--quick", action="store_true", help="4 trials of 10 steps, 1 round")
+    parser.add_argument("--markdown", default=None, help="append the table to this file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.trials, args.steps, args.repeats = 4, 10, 1
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # Ray's workers import mrnn_sweep and the backends from this checkout too
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), str(ROOT / "backends")] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    import torch
+
+    torch.set_num_threads(1)
+    import ray
+
+    start = time.perf_counter()
+    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
+    ray_start = time.perf_counter() - start
+    full = sweep_settings(args.backend, args.trials, args.steps, args.checkpoint_every)
+    empty = copy.deepcopy(full)
+    empty["training"].update(steps=1, checkpoint_every=1)
+    times = {"sequential": [], "sweep": [], "empty sweep": []}
+    trial_walls = []
+    try:
+        for round_ in range(args.repeats):
+            for label in times:
+                folder = tempfile.mkdtemp(prefix="sweep_overhead_")
+                try:
+                    if label == "sequential":
+                        times[label].append(run_sequential(full, folder))
+                    else:
+                        settings = full if label == "sweep" else empty
+                        seconds, walls = run_ray_sweep(settings, folder)
+                        times[label].append(seconds)
+                        if label == "sweep":
+                            trial_walls.extend(walls)
+                finally:
+                    shutil.rmtree(folder, ignore_errors=True)
+                print(f"round {round_ + 1}: {label} {times[label][-1]:.2f} s", flush=True)
+    finally:
+        ray.shutdown()
+
+    med = {k: statistics.median(v) for k, v in times.items()}
+    n, cpus = args.trials, args.cpus
+    ratio = med["sweep"] / med["sequential"]
+    overhead_full = (med["sweep"] - med["sequential"] / cpus) * cpus / n
+    overhead_empty = med["empty sweep"] * cpus / n
+    load = os.getloadavg()
+    lines = [
+        f"{n} equal trials ({args.backend}, 48+16 units, flip-flop T=50, batch 16, "
+        f"{args.steps} steps, a checkpoint every {min(args.checkpoint_every, args.steps)}), "
+        f"{cpus} CPUs, {args.repeats} round(s), load average {load[0]:.1f} at the end",
+        "",
+        "| what | median s | rounds s |",
+        "|---|---|---|",
+        *[f"| {k} | {med[k]:.2f} | {', '.join(f'{t:.2f}' for t in v)} |" for k, v in times.items()],
+        f"| Ray start-up (once) | {ray_start:.2f} | |",
+        f"| a trial inside the sweep (Tune's time_total_s, median) | "
+        f"{statistics.median(trial_walls):.2f} | |",
+        "",
+        "| ratio / overhead | value |",
+        "|---|---|",
+        f"| sweep / sequential (target <= 0.6, ideal {1 / cpus:.2f}) | {ratio:.2f} |",
+        f"| per-trial overhead, empty sweep x CPUs / N | {overhead_empty:.2f} CPU-s |",
+        f"| per-trial overhead, (sweep - sequential / CPUs) x CPUs / N | {overhead_full:.2f} CPU-s |",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "a", encoding="utf-8") as f:
+            f.write("\n" + text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
