@@ -144,3 +144,16 @@ def test_a_finished_sweeps_folder_is_not_silently_reused(grid_sweep):
     with pytest.raises(MRNNConfigError, match="already holds a sweep; pass resume=True"):
         mrnn_sweep.run_sweep(again, storage_path=os.path.dirname(results.path), verbose=0)
     assert len(mrnn_sweep.open_sweep(results.path)) == 4
+
+
+def test_results_command_prints_every_trial_and_the_best(grid_sweep, capsys):
+    from mrnn_sweep._cli import main
+
+    results, _ = grid_sweep
+    assert main(["results", results.path]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["trial", "status", "training.lr", "final_loss", "best_loss",
+                              "steps", "wall_time_s"]
+    assert sum(line.split()[0] in {t.trial for t in results.trials} for line in out) == 4
+    best = results.best()
+    assert out[-1].startswith(f"best: {best.trial} ") and best.checkpoint in out[-1]
