@@ -29,13 +29,27 @@ MODELS = {"leaky": "mRNN", "elman": "ElmanmRNN"}
 TORCH_OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}
 
 
-def backend_objects(backend: str, checkpoint):
-    """``(model, readout, backend's train module)`` built from an :class:`mrnn_core.Checkpoint`."""
+def backend_objects(backend: str, checkpoint, device=None):
+    """``(model, readout, backend's train module)`` built from an :class:`mrnn_core.Checkpoint`.
+
+    `device` (torch only): ``None`` for torch's default (CPU), ``"cuda"``...;
+    JAX places arrays on its default device.
+    """
     package = importlib.import_module(f"mrnn_{backend}")
     model_class = getattr(package, MODELS[checkpoint.dynamics.kind])
-    model = model_class.from_checkpoint(checkpoint)
-    readout = None if checkpoint.readout is None else package.Readout.from_checkpoint(checkpoint)
+    kwargs = {"device": device} if backend == "torch" else {}
+    model = model_class.from_checkpoint(checkpoint, **kwargs)
+    readout = (None if checkpoint.readout is None
+               else package.Readout.from_checkpoint(checkpoint, **kwargs))
     return model, readout, importlib.import_module(f"mrnn_{backend}.train")
+
+
+def _trial_device(sweep: Sweep):
+    """torch: ``"cuda"`` when the trial has GPUs (``resources.gpus_per_trial > 0``; Ray makes
+    only the trial's own GPUs visible to it), else the CPU. JAX: its default device."""
+    if sweep.backend != "torch":
+        return None
+    return "cuda" if sweep.resources["gpus_per_trial"] > 0 else "cpu"
 
 
 def _optimizer(backend: str, name: str, lr: float):
@@ -111,7 +125,8 @@ def run_trial(values: dict, *, sweep: Sweep, report_callback=None) -> None:
     run_dir = trial_run_dir()
     os.makedirs(run_dir, exist_ok=True)
     _restore_reported(run_dir)
-    model, readout, train_module = backend_objects(sweep.backend, checkpoint)
+    model, readout, train_module = backend_objects(sweep.backend, checkpoint,
+                                                   _trial_device(sweep))
     steps = training["steps"]
 
     def report(step: int, loss: float, checkpoint_dir: str | None) -> None:

@@ -157,3 +157,13 @@ def test_results_command_prints_every_trial_and_the_best(grid_sweep, capsys):
     assert sum(line.split()[0] in {t.trial for t in results.trials} for line in out) == 4
     best = results.best()
     assert out[-1].startswith(f"best: {best.trial} ") and best.checkpoint in out[-1]
+
+
+def test_resuming_a_finished_sweep_keeps_its_trials(grid_sweep):
+    results, _ = grid_sweep
+    again = small_sweep(name=os.path.basename(results.path), num_samples=2,
+                        search={"training": {"lr": {"grid": [1e-3, 1e-2]}}})
+    resumed = mrnn_sweep.run_sweep(again, storage_path=os.path.dirname(results.path),
+                                   resume=True, verbose=0, plots=False)
+    assert [(t.trial, t.status, t.final_loss) for t in resumed.trials] == \
+        [(t.trial, t.status, t.final_loss) for t in results.trials]
