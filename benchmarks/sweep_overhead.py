@@ -14,15 +14,19 @@ Each round times, back to back (so outside load hits all three alike):
 - **sweep**: ``mrnn_sweep.run_sweep`` of the same N trials (``num_samples =
   N``, one CPU each) on a local Ray of ``--cpus`` CPUs started once before
   the rounds (its start-up is timed on its own).
-- **empty sweep**: the same sweep with 1 training step per trial, so almost
-  all of it is Ray's: worker start-up, the trainable's set-up, one report
-  with its checkpoint, the results. Its wall time x CPUs / N is Ray's
-  per-trial overhead in CPU-seconds.
+- **empty sweep, N trials** and **empty sweep, CPUs trials**: the same
+  sweep with 1 training step per trial, so almost all of it is Ray's and the
+  runner's: starting the trial workers (a Python process importing Ray and
+  torch, once per worker: trials reuse their workers), the trainable's
+  set-up, one report with its checkpoint, the results table. The difference
+  between the two gives the overhead of one more trial,
+  ``(empty_N - empty_CPUs) x CPUs / (N - CPUs)`` CPU-seconds, and what is
+  left of ``empty_CPUs`` is the sweep's fixed start-up.
 
 The table gives medians over the rounds, the ratio sweep / sequential (the
-issue's target: at most 0.6 with 8 trials on 2 CPUs; 0.5 is the ideal) and
-the per-trial overhead both ways: from the empty sweep, and from the full
-one as ``(sweep - sequential / CPUs) x CPUs / N``.
+issue's target: at most 0.6 with 8 trials on 2 CPUs; 1 / CPUs is the ideal),
+the fixed start-up and the per-trial overhead, and Ray's own start-up
+(``ray.init``, once per process, timed on its own).
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray")
-    parser.add_argument("--steps", type=int, default=300, help="training steps per trial")
+    parser.add_argument("--steps", type=int, default=1000, help="training steps per trial")
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3, help="rounds (medians over them)")
     parser.add_argument("--backend", choices=("torch", "jax"), default="torch")
@@ -113,7 +117,7 @@ def main(argv=None) -> int:
     parser.add_argument("--markdown", default=None, help="append the table to this file")
     args = parser.parse_args(argv)
     if args.quick:
-        args.trials, args.steps, args.repeats = 4, 10, 1
+        args.trials, args.steps, args.repeats = 3, 10, 1
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     # Ray's workers import mrnn_sweep and the backends from this checkout too
@@ -130,7 +134,12 @@ def main(argv=None) -> int:
     full = sweep_settings(args.backend, args.trials, args.steps, args.checkpoint_every)
     empty = copy.deepcopy(full)
     empty["training"].update(steps=1, checkpoint_every=1)
-    times = {"sequential": [], "sweep": [], "empty sweep": []}
+    empty_few = copy.deepcopy(empty)
+    empty_few["num_samples"] = args.cpus
+    n, cpus = args.trials, args.cpus
+    labels = {"sequential": full, "sweep": full, f"empty sweep, {n} trials": empty,
+              f"empty sweep, {cpus} trials": empty_few}
+    times = {label: [] for label in labels}
     trial_walls = []
     try:
         for round_ in range(args.repeats):
@@ -140,8 +149,7 @@ def main(argv=None) -> int:
                     if label == "sequential":
                         times[label].append(run_sequential(full, folder))
                     else:
-                        settings = full if label == "sweep" else empty
-                        seconds, walls = run_ray_sweep(settings, folder)
+                        seconds, walls = run_ray_sweep(labels[label], folder)
                         times[label].append(seconds)
                         if label == "sweep":
                             trial_walls.extend(walls)
@@ -152,10 +160,10 @@ def main(argv=None) -> int:
         ray.shutdown()
 
     med = {k: statistics.median(v) for k, v in times.items()}
-    n, cpus = args.trials, args.cpus
     ratio = med["sweep"] / med["sequential"]
-    overhead_full = (med["sweep"] - med["sequential"] / cpus) * cpus / n
-    overhead_empty = med["empty sweep"] * cpus / n
+    empty_n, empty_few = med[f"empty sweep, {n} trials"], med[f"empty sweep, {cpus} trials"]
+    per_trial = (empty_n - empty_few) * cpus / (n - cpus) if n > cpus else float("nan")
+    start_up = empty_few - per_trial  # the CPUs trials ran side by side: one per-trial cost
     load = os.getloadavg()
     lines = [
         f"{n} equal trials ({args.backend}, 48+16 units, flip-flop T=50, batch 16, "
@@ -165,15 +173,18 @@ def main(argv=None) -> int:
         "| what | median s | rounds s |",
         "|---|---|---|",
         *[f"| {k} | {med[k]:.2f} | {', '.join(f'{t:.2f}' for t in v)} |" for k, v in times.items()],
-        f"| Ray start-up (once) | {ray_start:.2f} | |",
-        f"| a trial inside the sweep (Tune's time_total_s, median) | "
+        f"| Ray start-up (`ray.init`, once) | {ray_start:.2f} | |",
+        f"| one trial inside the sweep (Tune's time_total_s, median) | "
         f"{statistics.median(trial_walls):.2f} | |",
+        f"| one run in the sequential loop (sequential / {n}) | {med['sequential'] / n:.2f} | |",
         "",
         "| ratio / overhead | value |",
         "|---|---|",
         f"| sweep / sequential (target <= 0.6, ideal {1 / cpus:.2f}) | {ratio:.2f} |",
-        f"| per-trial overhead, empty sweep x CPUs / N | {overhead_empty:.2f} CPU-s |",
-        f"| per-trial overhead, (sweep - sequential / CPUs) x CPUs / N | {overhead_full:.2f} CPU-s |",
+        f"| sweep start-up (workers started, imports): empty, {cpus} trials, less their "
+        f"per-trial share | {start_up:.2f} s |",
+        f"| per-trial overhead: (empty {n} - empty {cpus}) x CPUs / ({n} - {cpus}) | "
+        f"{per_trial:.2f} CPU-s |",
     ]
     text = "\n".join(lines)
     print(text)

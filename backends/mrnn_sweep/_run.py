@@ -55,25 +55,34 @@ def run_sweep(source, *, storage_path=None, name: str | None = None, address: st
     - `plots`: write the loss-curve and final-loss figures.
 
     **Returns:** the :class:`SweepResults` of the finished sweep (also written
-    to ``<folder>/results.csv``).
+    to ``<folder>/results.csv``); ``None`` for remote storage (a URI), whose
+    folder is read after copying it here.
     """
     sweep = load_sweep(source, name=name)
     import ray
     from ray import tune
 
-    storage = storage_path if storage_path is not None else DEFAULT_STORAGE
-    if "://" not in str(storage):
-        storage = os.path.abspath(os.fspath(storage))
-    folder = os.path.join(storage, sweep.name)
-    exists = "://" not in storage and os.path.exists(os.path.join(folder, DEFINITION))
-    if exists and not resume:
+    storage = os.fspath(storage_path) if storage_path is not None else DEFAULT_STORAGE
+    remote = "://" in storage
+    if not remote:
+        storage = os.path.abspath(storage)
+    folder = f"{storage.rstrip('/')}/{sweep.name}" if remote else os.path.join(storage, sweep.name)
+    if not remote and os.path.exists(os.path.join(folder, DEFINITION)) and not resume:
         raise MRNNConfigError(
             f"sweep folder {folder!r} already holds a sweep; pass resume=True (--resume) to "
             f"continue it, or another name (--name) or storage path (--storage)")
-    if "://" not in storage:
+    text = json.dumps(_definition(sweep), indent=1)
+    if remote:
+        from pyarrow import fs as pafs
+
+        filesystem, path = pafs.FileSystem.from_uri(folder)
+        filesystem.create_dir(path, recursive=True)
+        with filesystem.open_output_stream(f"{path}/{DEFINITION}") as f:
+            f.write(text.encode("utf-8"))
+    else:
         os.makedirs(folder, exist_ok=True)
         with atomic_write(os.path.join(folder, DEFINITION), "w", encoding="utf-8") as f:
-            json.dump(_definition(sweep), f, indent=1)
+            f.write(text)
 
     started = not ray.is_initialized()
     if started:
@@ -113,7 +122,9 @@ def run_sweep(source, *, storage_path=None, name: str | None = None, address: st
     finally:
         if started:
             ray.shutdown()
-    if "://" in storage:
+    if remote:
+        print(f"mrnn_sweep: results are in {folder}; copy that folder here and open it with "
+              f"mrnn_sweep.open_sweep(...) or `mrnn results`", file=sys.stderr)
         return None
     results = open_sweep(folder)
     results.save_table()
