@@ -10,7 +10,8 @@ required, everything else has the default shown:
 
     [network]
     config = "net.json"             # required: an mRNNTorch JSON path (relative to this file) or a table
-    seed = 0                        # structure and initial weights (mrnn_core.Checkpoint.initialise)
+    seed = 0                        # masks and initial weights (mrnn_core.Checkpoint.initialise);
+                                    # the readout's initial weights are drawn from seed + 1
     dynamics = { kind = "leaky", activation = "tanh", tau = 100.0 }   # any mrnn_core.Dynamics field
     readout = { regions = ["alm"] } # default: every recurrent region; out_features from the task
 
@@ -237,7 +238,13 @@ def load_sweep(source, *, name: str | None = None) -> Sweep:
     else:
         raise MRNNConfigError(
             f"sweep: expected a TOML/JSON file path or a dict, got {type(source).__name__}")
-    _table({"top": raw}, "top", TOP_KEYS, "sweep file")
+    if not isinstance(raw, dict):
+        raise MRNNConfigError(f"sweep: expected a table of sections, got {type(raw).__name__}")
+    for key in raw:
+        if key not in TOP_KEYS:
+            raise MRNNConfigError(
+                f"{key}: unknown top-level key {key!r}; valid keys: "
+                + ", ".join(repr(k) for k in TOP_KEYS) + closest(key, TOP_KEYS))
     sweep_name = name if name is not None else raw.get("name", default_name)
     if not isinstance(sweep_name, str) or not sweep_name or os.sep in sweep_name:
         raise MRNNConfigError(f"name: expected a non-empty name without '/', got {sweep_name!r}")

@@ -90,7 +90,7 @@ def test_base_network_config_that_fails_validation():
 @pytest.mark.parametrize("change, match", [
     ({"backend": "pytorch"}, r"backend: expected one of 'torch', 'jax', got 'pytorch'.*did you mean 'torch'"),
     ({"backend": None}, r"backend: expected one of 'torch', 'jax', got None"),
-    ({"sweeps": 3}, r"sweep file\.sweeps: unknown key 'sweeps'"),
+    ({"searches": 3}, r"searches: unknown top-level key 'searches'.*did you mean 'search'"),
     ({"training": {"steps": 10}}, r"training: missing required key 'batch_size'"),
     ({"training": {"steps": 0, "batch_size": 2}}, r"training\.steps: expected an integer >= 1, got 0"),
     ({"training": {"steps": 5, "batch_size": 2, "optimiser": "adam"}},
