@@ -38,6 +38,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -93,12 +94,63 @@ def run_sequential(settings: dict, folder: str) -> float:
     return time.perf_counter() - start
 
 
-def run_ray_sweep(settings: dict, folder: str) -> tuple[float, list]:
+def _ray_cpu_seconds() -> dict[int, tuple[str, float]]:
+    """pid -> (role, CPU seconds so far) of this process and every Ray process (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for folder in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (folder / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            pid = int(folder.name)
+            if pid != os.getpid() and "ray" not in command:
+                continue
+            fields = (folder / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, ValueError):
+            continue
+        role = ("driver (run_sweep, Tune's loop)" if pid == os.getpid() else
+                "trial workers" if ("ray::" in command and "Agent" not in command)
+                or "default_worker.py" in command else "Ray's own processes")
+        out[pid] = (role, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+class CpuMeter:
+    """CPU seconds by role while a block runs, sampled every 0.5 s (workers that exit keep
+    their last sample). Linux only; elsewhere it measures nothing."""
+
+    def __enter__(self):
+        self.before = _ray_cpu_seconds() if os.path.isdir("/proc/self") else {}
+        self.latest, self.done = dict(self.before), threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self):
+        while not self.done.wait(0.5):
+            if self.before:
+                self.latest.update(_ray_cpu_seconds())
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join()
+        if self.before:
+            self.latest.update(_ray_cpu_seconds())
+        self.by_role = {}
+        for pid, (role, seconds) in self.latest.items():
+            used = seconds - self.before.get(pid, (role, 0.0))[1]
+            self.by_role[role] = self.by_role.get(role, 0.0) + used
+
+
+def run_ray_sweep(settings: dict, folder: str, meter: dict | None = None) -> tuple[float, list]:
     import mrnn_sweep
 
     start = time.perf_counter()
-    results = mrnn_sweep.run_sweep(settings, storage_path=folder, verbose=0, plots=False)
+    with CpuMeter() as cpu:
+        results = mrnn_sweep.run_sweep(settings, storage_path=folder, verbose=0, plots=False)
     seconds = time.perf_counter() - start
+    if meter is not None:
+        for role, used in cpu.by_role.items():
+            meter.setdefault(role, []).append(used)
     bad = [t.trial for t in results.trials if t.status != "finished"]
     if bad or len(results.trials) != settings["num_samples"]:
         raise RuntimeError(f"trials did not finish: {bad} (see {results.path})")
@@ -140,7 +192,7 @@ def main(argv=None) -> int:
     labels = {"sequential": full, "sweep": full, f"empty sweep, {n} trials": empty,
               f"empty sweep, {cpus} trials": empty_few}
     times = {label: [] for label in labels}
-    trial_walls = []
+    trial_walls, cpu = [], {}
     try:
         for round_ in range(args.repeats):
             for label in times:
@@ -149,7 +201,8 @@ def main(argv=None) -> int:
                     if label == "sequential":
                         times[label].append(run_sequential(full, folder))
                     else:
-                        seconds, walls = run_ray_sweep(labels[label], folder)
+                        seconds, walls = run_ray_sweep(labels[label], folder,
+                                                       cpu if label == "sweep" else None)
                         times[label].append(seconds)
                         if label == "sweep":
                             trial_walls.extend(walls)
@@ -177,6 +230,8 @@ def main(argv=None) -> int:
         f"| one trial inside the sweep (Tune's time_total_s, median) | "
         f"{statistics.median(trial_walls):.2f} | |",
         f"| one run in the sequential loop (sequential / {n}) | {med['sequential'] / n:.2f} | |",
+        *[f"| CPU seconds during the sweep: {role} | {statistics.median(v):.2f} | "
+          f"{', '.join(f'{t:.2f}' for t in v)} |" for role, v in sorted(cpu.items())],
         "",
         "| ratio / overhead | value |",
         "|---|---|",

@@ -5,6 +5,7 @@ One Ray for the module and one 4-trial sweep shared by the tests that read it.
 """
 
 import csv
+import json
 import os
 import signal
 
@@ -133,6 +134,8 @@ def test_jax_sweep_trains_with_an_optax_optimiser(local_ray, tmp_path):
     trial, = results.trials
     assert trial.status == "finished" and trial.steps == 20
     assert [s for s, _ in trial.curve] == [10, 20]
+    with open(os.path.join(trial.checkpoint, "state.json")) as f:
+        assert json.load(f)["backend"] == "jax"
     untrained = Checkpoint.initialise(trial.network_checkpoint().spec,
                                       trial.network_checkpoint().dynamics, seed=0)
     assert not np.array_equal(trial.network_checkpoint().params["W_rec"], untrained.params["W_rec"])
