@@ -79,7 +79,7 @@ def _restore(model, readout, optimizer, folder):
     if not isinstance(state, dict) or set(state) != {"model", "readout", "optimizer"}:
         raise MRNNConfigError(f"checkpoint {folder!r}: {TRAINING} is not an mrnn_torch training state")
     if (state["readout"] is None) != (readout is None):
-        raise MRNNConfigError(
+        raise core.RunMismatchError(
             f"checkpoint {folder!r}: the run was {'without' if state['readout'] is None else 'with'} "
             f"a readout, train got {'none' if readout is None else 'one'}")
     backup = [model.state_dict(), None if readout is None else readout.state_dict(),
@@ -90,12 +90,14 @@ def _restore(model, readout, optimizer, folder):
         if readout is not None:
             readout.load_state_dict(state["readout"])
         optimizer.load_state_dict(state["optimizer"])
-    except Exception:
+    except (RuntimeError, ValueError, KeyError) as err:
         model.load_state_dict(backup[0])
         if readout is not None:
             readout.load_state_dict(backup[1])
         optimizer.load_state_dict(backup[2])
-        raise
+        raise core.RunMismatchError(
+            f"checkpoint {folder!r}: its state does not fit this run's model, readout or "
+            f"optimizer: {err}") from None
 
 
 def _copy(state):
@@ -189,8 +191,9 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
 
     start, history = 0, []
     if resume:
-        found = core.load_latest(run_dir, lambda folder, state: core.check_resumed_state(
-            state, seed, steps, folder) or _restore(model, readout, optimizer, folder))
+        found = core.load_latest(
+            run_dir, lambda folder, state: _restore(model, readout, optimizer, folder),
+            lambda state, folder: core.check_resumed_state(state, seed, steps, folder))
         if found is not None:
             _, state, _ = found
             start, history = state["step"], [float(v) for v in state["history"]]
