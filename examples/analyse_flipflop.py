@@ -99,7 +99,7 @@ def visited_states(ckpt: mrnn_core.Checkpoint, seed: int):
 
     import mrnn_jax
 
-    inputs, _ = mrnn_core.tasks.flip_flop(64, 200, p_pulse=0.05, seed=seed + 1)
+    inputs, _ = mrnn_core.tasks.flip_flop(64, 200, p_pulse=0.05, seed=seed + 1, dtype="float64")
     params = {k: jnp.asarray(v) for k, v in ckpt.params.items()}
     rest = jnp.broadcast_to(jnp.asarray(ckpt.params["init"]), (64, ckpt.spec.hidden_size))
     if ckpt.dynamics.kind == "leaky":

@@ -220,7 +220,8 @@ def main(argv=None) -> dict:
           f"float64, noise off")
     # The trials of every step, drawn once and given to both backends.
     batches = [mrnn_core.flip_flop(args.batch, args.length, n_bits=3, p_pulse=0.05,
-                                   seed=(args.seed, step)) for step in range(args.steps)]
+                                   seed=(args.seed, step), dtype="float64")
+               for step in range(args.steps)]
 
     start = time.perf_counter()
     torch_losses, torch_trained = train_torch(ckpt, batches, args.lr, args.rate_weight, args.clip)
@@ -244,7 +245,7 @@ def main(argv=None) -> dict:
     print(f"trained weights: max |torch - JAX| = {drift:.1e}")
 
     inputs, targets = mrnn_core.flip_flop(256, args.length, n_bits=3, p_pulse=0.05,
-                                          seed=(args.seed, 2**31))
+                                          seed=(args.seed, 2**31), dtype="float64")
     before, after_torch, after_jax = (task_loss(c, inputs, targets)
                                       for c in (ckpt, torch_trained, jax_trained))
     print(f"held-out task loss (256 trials, numpy reference): initial {before:.4f}, "
