@@ -16,8 +16,8 @@ linear readout of all its rates (``mrnn_torch.Readout``).
 with Adam on fresh trials every step, with a progress bar showing the loss
 and steps per second; masks and sign matrices are buffers and never change.
 ``--run-dir`` checkpoints the run as it goes and ``--resume`` continues it
-after a crash. Always answering 0 scores about 0.9; a trained network gets
-to about 0.01. The loss curve and the trained connectivity (``W_rec`` and
+after a crash. Always answering 0 scores about 0.9; after the default 1000
+steps the held-out loss is about 0.016 (seed 0). The loss curve and the trained connectivity (``W_rec`` and
 ``W_inp``, regions and signs marked) are written to
 ``<out>/torch_flipflop_loss.png`` and ``<out>/torch_flipflop_connectivity.png``.
 With ``--save`` the model, its readout included (``readout_weight``,
