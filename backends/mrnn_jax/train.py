@@ -103,11 +103,12 @@ def _loss_value(outputs, targets, mask, loss):
 
 
 @eqx.filter_jit
-def _update(trainable, frozen, opt_state, inputs, targets, mask, key, optimizer, loss, noise):
+def _update(trainable, frozen, opt_state, inputs, targets, mask, key, optimizer, loss, noise,
+            regularizer):
     """One optax step: ``(trainable, opt_state, loss)``.
 
-    Module-level, with the optimiser, loss and noise switch as static
-    arguments, so that runs with the same optimiser object and shapes share
+    Module-level, with the optimiser, loss, noise switch and regularizer as
+    static arguments, so that runs with the same optimiser object and shapes share
     one compiled step.
     """
     def loss_fn(trainable):
@@ -119,7 +120,8 @@ def _update(trainable, frozen, opt_state, inputs, targets, mask, key, optimizer,
         else:
             hs = rnn(inputs, rnn.batched_initial_condition(inputs.shape[0]), key=noise_key)
         outputs = hs if out is None else out(hs)
-        return _loss_value(outputs, targets, mask, loss)
+        value = _loss_value(outputs, targets, mask, loss)
+        return value if regularizer is None else value + regularizer(hs)
 
     value, grads = eqx.filter_value_and_grad(loss_fn)(trainable)
     changes, opt_state = optimizer.update(grads, opt_state, trainable)
@@ -135,7 +137,8 @@ def _adam(lr: float):
 def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_size: int,
           readout=None, run_dir=None, checkpoint_every: int = 100, keep: int = 3,
           resume: bool = False, seed: int = 0, progress: bool = True, callback=None,
-          callback_every: int | None = None, loss: str = "mse", noise: bool = True) -> TrainResult:
+          callback_every: int | None = None, loss: str = "mse", noise: bool = True,
+          regularizer=None) -> TrainResult:
     """Train ``model`` (and ``readout``) on ``task`` for ``steps`` steps, checkpointing as it goes.
 
     Each step draws ``batch_size`` trials with ``task.sample(batch_size, rng)``
@@ -158,6 +161,8 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
     - `optimizer`: an ``optax.GradientTransformation`` or ``None``
       (``optax.adam(lr)``).
     - Batches are cast to the model's dtype (``W_rec``'s).
+    - `regularizer`: ``regularizer(hs)`` of the rates ``[B, T, H]``, a scalar
+      added to the loss (``lambda hs: 1e-3 * mrnn_jax.losses.rate_l2(hs)``), or ``None``.
 
     **Returns:** :class:`mrnn_core.training.TrainResult` with the trained
     ``model`` and ``readout``.
@@ -168,6 +173,8 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
         lr=lr, callback=callback)
     _check_model(model, readout)
     sample = core.check_task(task, loss)
+    if regularizer is not None and not callable(regularizer):
+        raise MRNNConfigError(f"train: regularizer must be callable(hs) -> scalar, got {regularizer!r}")
     optimizer = _make_optimizer(optimizer, lr)
     run_dir = core.prepare_run_dir(run_dir, resume)
 
@@ -200,7 +207,7 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
         m = None if mask is None else jnp.asarray(mask, dtype=dtype)
         carry["trainable"], carry["opt_state"], value = _update(
             carry["trainable"], frozen, carry["opt_state"], jnp.asarray(inputs, dtype=dtype), y, m,
-            jax.random.fold_in(base_key, i), optimizer, loss, noise)
+            jax.random.fold_in(base_key, i), optimizer, loss, noise, regularizer)
         return float(value)
 
     def save(step: int, history: list) -> str:

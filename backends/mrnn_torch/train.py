@@ -133,7 +133,8 @@ def _loss(outputs, targets, mask, loss):
 def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_size: int,
           readout=None, run_dir=None, checkpoint_every: int = 100, keep: int = 3,
           resume: bool = False, seed: int = 0, progress: bool = True, callback=None,
-          callback_every: int | None = None, loss: str = "mse", noise: bool = True) -> TrainResult:
+          callback_every: int | None = None, loss: str = "mse", noise: bool = True,
+          regularizer=None) -> TrainResult:
     """Train ``model`` (and ``readout``) on ``task`` for ``steps`` steps, checkpointing as it goes.
 
     Each step draws ``batch_size`` trials with ``task.sample(batch_size, rng)``
@@ -175,6 +176,8 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
       (``checkpoint_dir`` ``None`` when the step wrote none).
     - `loss`: ``"mse"`` or ``"cross_entropy"``.
     - `noise`: run the model with its noise (``noise_level_act``, ``noise_level_inp``).
+    - `regularizer`: ``regularizer(hs)`` of the rates ``[B, T, H]``, a scalar
+      added to the loss (e.g. ``lambda hs: 1e-3 * losses.rate_l2(hs)``), or ``None``.
 
     **Returns:** :class:`mrnn_core.training.TrainResult` (``model`` and
     ``readout`` are the objects passed in, trained).
@@ -185,6 +188,8 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
         lr=lr, callback=callback)
     _check_model(model, readout)
     sample = core.check_task(task, loss)
+    if regularizer is not None and not callable(regularizer):
+        raise MRNNConfigError(f"train: regularizer must be callable(hs) -> scalar, got {regularizer!r}")
     params = list(model.parameters()) + ([] if readout is None else list(readout.parameters()))
     optimizer = _make_optimizer(optimizer, params, lr)
     run_dir = core.prepare_run_dir(run_dir, resume)
@@ -219,6 +224,8 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
             if loss == "cross_entropy":
                 core.check_labels(outputs.shape[-1], targets)
             value = _loss(outputs, y, m, loss)
+            if regularizer is not None:
+                value = value + regularizer(hs)
             optimizer.zero_grad()
             value.backward()
             optimizer.step()
