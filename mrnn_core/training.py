@@ -363,18 +363,38 @@ def prepare_run_dir(run_dir, resume: bool) -> str | None:
     return run_dir
 
 
+class _LogLines:
+    """A stream for tqdm where stderr is not a terminal: each redraw becomes one line.
+
+    tqdm redraws in place with carriage returns, which a log file keeps as
+    one ever-growing line; here every redraw ends with a newline instead.
+    """
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        text = text.replace("\r", "")
+        if text.strip():
+            self.stream.write(text if text.endswith("\n") else text + "\n")
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def progress_bar(total: int, initial: int, enabled: bool, desc: str = "training"):
     """A tqdm bar over the steps (steps/s shown by tqdm, loss as a postfix).
 
-    Where stderr is not a terminal (a log file, a cluster job), it redraws
-    at most every 30 s, so a log holds a line per half minute, not thousands.
+    Where stderr is not a terminal (a log file, a cluster job) it writes a
+    plain line at most every 30 s (and at the end), not thousands of redraws.
     """
     from tqdm import tqdm
 
     interactive = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
     return tqdm(total=total, initial=initial, disable=not enabled, desc=desc, unit="step",
                 mininterval=0.2 if interactive else 30.0, dynamic_ncols=interactive,
-                ascii=not interactive, leave=True)
+                ascii=not interactive, leave=True,
+                file=sys.stderr if interactive else _LogLines(sys.stderr))
 
 
 def run_loop(*, start: int, steps: int, seed: int, do_step: Callable[[int], float],

@@ -262,3 +262,13 @@ def test_a_run_folder_is_never_overwritten_or_resumed_with_another_seed(tmp_path
         run(tmp_path, steps=4)
     with pytest.raises(mrnn_core.MRNNConfigError, match=r"started with seed=5; resuming with seed=6"):
         run(tmp_path, steps=8, seed=6, resume=True)
+
+
+def test_both_backends_train_with_the_same_arguments():
+    import inspect
+
+    import mrnn_torch.train
+
+    assert (inspect.signature(mrnn_torch.train.train).parameters.keys()
+            == inspect.signature(train).parameters.keys())
+    assert mrnn_torch.train.TrainResult is training.TrainResult
