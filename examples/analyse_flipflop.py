@@ -9,8 +9,9 @@ A network that solves the flip-flop task holds each of the 2^3 = 8 output
 patterns between pulses, so its autonomous dynamics (input 0) should have 8
 stable fixed points, one per memory, with saddles between them. This script:
 
-1. trains a 64-unit tanh network for 2000 Adam steps (about 10-20 s on 2 CPU
-   cores), or loads a checkpoint (any leaky or Elman network with 3 inputs,
+1. trains a 64-unit tanh network for 2000 Adam steps with
+   ``mrnn_jax.train.train`` (about 10-20 s on 2 CPU cores; the loss falls
+   from about 0.4 to 0.03 with seed 0), or loads a checkpoint (any leaky or Elman network with 3 inputs,
    e.g. one written by ``examples/torch_flipflop.py --save model.npz``);
 2. runs it on flip-flop trials and searches for fixed points from 256 of
    the states it visited, with ``find_fixed_points``' default settings;
@@ -46,51 +47,35 @@ def flipflop_spec(hidden: int = HIDDEN) -> mrnn_core.NetworkSpec:
             .with_input_connection("pulses", "memory"))
 
 
-def train(steps: int, seed: int, hidden: int = HIDDEN) -> mrnn_core.Checkpoint:
-    """Train a leaky tanh network (tau = 50 ms, no Dale's law) and a linear readout.
+def train(steps: int, seed: int, hidden: int = HIDDEN, progress: bool = True) -> mrnn_core.Checkpoint:
+    """Train a leaky tanh network (tau = 50 ms, no Dale's law) and a linear readout
+    with ``mrnn_jax.train.train`` (clipped Adam, learning rate decaying 10x).
 
     **Returns:** its checkpoint; the readout is kept as the extra arrays
     ``readout_weight`` ``[3, H]`` and ``readout_bias`` ``[3]``.
     """
-    import jax
-    import jax.numpy as jnp
     import optax
 
     import mrnn_jax
+    from mrnn_core.tasks import make_task
+    from mrnn_jax.train import train as train_run
 
     model = mrnn_jax.mRNN(flipflop_spec(hidden), activation="tanh", dt=10, tau=50,
                           rec_constrained=False, inp_constrained=False, noise_level_act=0.0,
                           noise_level_inp=0.0, seed=seed)
-    frozen, dynamics = model.params(), model.dynamics
-    rng = np.random.default_rng(seed)
-    learned = {"W_rec": model.W_rec, "W_inp": model.W_inp,
-               "readout_weight": jnp.asarray(rng.normal(0, hidden ** -0.5, (3, hidden))),
-               "readout_bias": jnp.zeros(3)}
-
-    def loss_fn(p, inputs, targets):
-        params = {**frozen, "W_rec": p["W_rec"], "W_inp": p["W_inp"]}
-        _, hs = mrnn_jax.simulate(params, dynamics, inputs, jnp.zeros((inputs.shape[0], hidden)))
-        outputs = hs @ p["readout_weight"].T + p["readout_bias"]
-        return jnp.mean((outputs - targets) ** 2)
-
+    readout = mrnn_jax.Readout(model, "memory", 3, seed=seed + 1)
     optimiser = optax.chain(optax.clip_by_global_norm(1.0),
                             optax.adam(optax.exponential_decay(1e-2, steps, 0.1)))
-
-    @jax.jit
-    def update(p, state, inputs, targets):
-        loss, grads = jax.value_and_grad(loss_fn)(p, inputs, targets)
-        changes, state = optimiser.update(grads, state, p)
-        return optax.apply_updates(p, changes), state, loss
-
-    state, losses = optimiser.init(learned), []
-    for i in range(steps):
-        inputs, targets = mrnn_core.tasks.flip_flop(32, 60, p_pulse=0.05, seed=seed * 1_000_003 + i)
-        learned, state, loss = update(learned, state, jnp.asarray(inputs), jnp.asarray(targets))
-        losses.append(float(loss))
+    task = make_task("flip_flop", steps=60, p_pulse=0.05, dtype=model.W_rec.dtype)
+    result = train_run(model, task, readout=readout, optimizer=optimiser, steps=steps,
+                       batch_size=32, seed=seed, noise=False, progress=progress)
+    losses = result.history
     print(f"trained {steps} steps: loss {np.mean(losses[:50]):.3f} (first 50) -> "
           f"{np.mean(losses[-50:]):.3f} (last 50)")
-    params = {**model.to_checkpoint().params, **{k: np.asarray(v) for k, v in learned.items()}}
-    return mrnn_core.Checkpoint(model.spec, dynamics, params)
+    ckpt = result.model.to_checkpoint()
+    W_b = result.readout.params()
+    return mrnn_core.Checkpoint(ckpt.spec, ckpt.dynamics,
+                                {**ckpt.params, "readout_weight": W_b["W"], "readout_bias": W_b["b"]})
 
 
 def visited_states(ckpt: mrnn_core.Checkpoint, seed: int):
@@ -99,7 +84,7 @@ def visited_states(ckpt: mrnn_core.Checkpoint, seed: int):
 
     import mrnn_jax
 
-    inputs, _ = mrnn_core.tasks.flip_flop(64, 200, p_pulse=0.05, seed=seed + 1)
+    inputs, _ = mrnn_core.tasks.flip_flop(64, 200, p_pulse=0.05, seed=seed + 1, dtype="float64")
     params = {k: jnp.asarray(v) for k, v in ckpt.params.items()}
     rest = jnp.broadcast_to(jnp.asarray(ckpt.params["init"]), (64, ckpt.spec.hidden_size))
     if ckpt.dynamics.kind == "leaky":

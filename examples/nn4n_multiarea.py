@@ -27,9 +27,12 @@ penalty, ``mse(y, y*) + rate_weight * rate_l2(hs)`` (each backend's
 
 Both backends start from ONE ``mrnn_core.Checkpoint`` (network and readout
 drawn once from ``--seed``; ``mRNN.from_checkpoint`` and
-``Readout.from_checkpoint`` in each) and train in float64 on the same
-trials with the same optimiser: gradients clipped to global norm ``--clip``,
-then Adam (``torch.optim.Adam``; ``optax.clip_by_global_norm`` + ``optax.adam``).
+``Readout.from_checkpoint`` in each) and train in float64 with each
+backend's ``train`` (``mrnn_torch.train``, ``mrnn_jax.train``: the rate
+penalty as their ``regularizer``) on the same trials (each step's drawn
+from ``(seed, step)``) with the same optimiser: gradients clipped to global
+norm ``--clip``, then Adam (a ``torch.optim.Adam`` subclass that clips;
+``optax.clip_by_global_norm`` + ``optax.adam``).
 Noise is off, so nothing random differs between them: the initial losses
 agree to rounding (~1e-16) and the loss curves, printed side by side, differ
 only by rounding, which training slowly amplifies. Each trained network
@@ -59,6 +62,7 @@ import numpy as np
 
 import mrnn_core
 from mrnn_core import reference
+from mrnn_core.tasks import make_task
 from mrnn_core.readout import (
     ReadoutSpec,
     apply_readout,
@@ -98,14 +102,35 @@ def initial_checkpoint(spec, seed: int) -> mrnn_core.Checkpoint:
     return checkpoint_with_readout(ckpt, readout, **init_readout(spec, readout, seed))
 
 
-def train_torch(ckpt, batches, lr: float, rate_weight: float, clip: float):
-    """Adam on the torch model and readout loaded from ``ckpt``, gradients clipped to
-    global norm ``clip``: (losses, trained checkpoint)."""
+def make_clipped_adam(clip: float):
+    """``torch.optim.Adam`` after clipping the gradients to global norm ``clip`` by
+    optax.clip_by_global_norm's rule (torch's ``clip_grad_norm_`` adds 1e-6 to the
+    norm, which would set the two runs apart by ~1e-6 per step)."""
+    import torch
+
+    class ClippedAdam(torch.optim.Adam):
+        @torch.no_grad()
+        def step(self, closure=None):
+            grads = [p.grad for group in self.param_groups for p in group["params"]
+                     if p.grad is not None]
+            norm = torch.sqrt(sum(g.square().sum() for g in grads))
+            if norm >= clip:
+                for g in grads:
+                    g.div_(norm).mul_(clip)
+            return super().step(closure)
+
+    return ClippedAdam
+
+
+def train_torch(ckpt, task, args):
+    """``mrnn_torch.train`` on the torch model and readout loaded from ``ckpt``:
+    (losses, trained checkpoint)."""
     import torch
 
     import mrnn_torch
     from mrnn_torch import losses
     from mrnn_torch.readout import Readout
+    from mrnn_torch.train import train
 
     threads = torch.get_num_threads()
     # One thread: with matrices this small, handing work to a second thread
@@ -114,64 +139,32 @@ def train_torch(ckpt, batches, lr: float, rate_weight: float, clip: float):
     try:
         model = mrnn_torch.mRNN.from_checkpoint(ckpt, device="cpu", dtype=torch.float64)
         readout = Readout.from_checkpoint(ckpt, device="cpu", dtype=torch.float64)
-        parameters = [*model.parameters(), *readout.parameters()]
-        optimiser = torch.optim.Adam(parameters, lr=lr)
-        history = []
-        for inputs, targets in batches:
-            inputs, targets = torch.from_numpy(inputs), torch.from_numpy(targets)
-            x0, h0 = model.batched_initial_condition(inputs.shape[0])
-            _, hs = model(inputs, x0, h0)
-            loss = losses.mse(readout(hs), targets) + rate_weight * losses.rate_l2(hs)
-            optimiser.zero_grad()
-            loss.backward()
-            # optax.clip_by_global_norm's rule (torch's clip_grad_norm_ adds 1e-6 to the
-            # norm, which would set the two runs apart by ~1e-6 per step).
-            norm = torch.sqrt(sum(p.grad.square().sum() for p in parameters))
-            if norm >= clip:
-                for p in parameters:
-                    p.grad.div_(norm).mul_(clip)
-            optimiser.step()
-            history.append(loss.item())
+        optimiser = make_clipped_adam(args.clip)([*model.parameters(), *readout.parameters()],
+                                                 lr=args.lr)
+        result = train(model, task, readout=readout, optimizer=optimiser, steps=args.steps,
+                       batch_size=args.batch, seed=args.seed, noise=False, progress=False,
+                       regularizer=lambda hs: args.rate_weight * losses.rate_l2(hs))
     finally:
         torch.set_num_threads(threads)
-    return history, readout.add_to_checkpoint(model.to_checkpoint())
+    return result.history, readout.add_to_checkpoint(model.to_checkpoint())
 
 
-def train_jax(ckpt, batches, lr: float, rate_weight: float, clip: float):
-    """The same with optax on the JAX model and readout loaded from ``ckpt``:
-    (losses, trained checkpoint)."""
-    import equinox as eqx
-    import jax.numpy as jnp
+def train_jax(ckpt, task, args):
+    """The same with ``mrnn_jax.train`` and optax (``clip_by_global_norm`` then
+    ``adam``) on the JAX model and readout loaded from ``ckpt``: (losses, trained checkpoint)."""
     import optax
 
     import mrnn_jax
     from mrnn_jax import losses
     from mrnn_jax.readout import Readout
+    from mrnn_jax.train import train
 
-    net = (mrnn_jax.mRNN.from_checkpoint(ckpt), Readout.from_checkpoint(ckpt))
-    trainable, frozen = eqx.partition(net, mrnn_jax.trainable_filter(net))
-    optimiser = optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr))
-    opt_state = optimiser.init(trainable)
-
-    def loss_fn(trainable, inputs, targets):
-        model, readout = eqx.combine(trainable, frozen)
-        x0, h0 = model.batched_initial_condition(inputs.shape[0])
-        _, hs = model(inputs, x0, h0)
-        return losses.mse(readout(hs), targets) + rate_weight * losses.rate_l2(hs)
-
-    @eqx.filter_jit
-    def step(trainable, opt_state, inputs, targets):
-        loss, grads = eqx.filter_value_and_grad(loss_fn)(trainable, inputs, targets)
-        updates, opt_state = optimiser.update(grads, opt_state, trainable)
-        return eqx.apply_updates(trainable, updates), opt_state, loss
-
-    history = []
-    for inputs, targets in batches:
-        trainable, opt_state, loss = step(trainable, opt_state, jnp.asarray(inputs),
-                                          jnp.asarray(targets))
-        history.append(float(loss))
-    model, readout = eqx.combine(trainable, frozen)
-    return history, readout.add_to_checkpoint(model.to_checkpoint())
+    optimiser = optax.chain(optax.clip_by_global_norm(args.clip), optax.adam(args.lr))
+    result = train(mrnn_jax.mRNN.from_checkpoint(ckpt), task,
+                   readout=Readout.from_checkpoint(ckpt), optimizer=optimiser,
+                   steps=args.steps, batch_size=args.batch, seed=args.seed, noise=False,
+                   progress=False, regularizer=lambda hs: args.rate_weight * losses.rate_l2(hs))
+    return result.history, result.readout.add_to_checkpoint(result.model.to_checkpoint())
 
 
 def task_loss(ckpt, inputs, targets) -> float:
@@ -218,15 +211,14 @@ def main(argv=None) -> dict:
           f"excitatory units, dale=True")
     print(f"{args.steps} Adam steps of {args.batch} flip-flop trials x {args.length} steps, "
           f"float64, noise off")
-    # The trials of every step, drawn once and given to both backends.
-    batches = [mrnn_core.flip_flop(args.batch, args.length, n_bits=3, p_pulse=0.05,
-                                   seed=(args.seed, step)) for step in range(args.steps)]
+    # Both runs draw step i's trials from the generator seeded (seed, i): the same trials.
+    task = make_task("flip_flop", steps=args.length, n_bits=3, p_pulse=0.05, dtype="float64")
 
     start = time.perf_counter()
-    torch_losses, torch_trained = train_torch(ckpt, batches, args.lr, args.rate_weight, args.clip)
+    torch_losses, torch_trained = train_torch(ckpt, task, args)
     torch_s = time.perf_counter() - start
     start = time.perf_counter()
-    jax_losses, jax_trained = train_jax(ckpt, batches, args.lr, args.rate_weight, args.clip)
+    jax_losses, jax_trained = train_jax(ckpt, task, args)
     jax_s = time.perf_counter() - start
 
     print(f"initial loss: torch {torch_losses[0]:.15f}, JAX {jax_losses[0]:.15f}, "
@@ -244,7 +236,7 @@ def main(argv=None) -> dict:
     print(f"trained weights: max |torch - JAX| = {drift:.1e}")
 
     inputs, targets = mrnn_core.flip_flop(256, args.length, n_bits=3, p_pulse=0.05,
-                                          seed=(args.seed, 2**31))
+                                          seed=(args.seed, 2**31), dtype="float64")
     before, after_torch, after_jax = (task_loss(c, inputs, targets)
                                       for c in (ckpt, torch_trained, jax_trained))
     print(f"held-out task loss (256 trials, numpy reference): initial {before:.4f}, "

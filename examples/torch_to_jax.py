@@ -88,7 +88,7 @@ def main(argv=None) -> None:
             f"writes; got a {ckpt.dynamics.kind!r} network missing {sorted(missing)}")
 
     inputs, targets = mrnn_core.flip_flop(64, args.length, n_bits=3, p_pulse=0.1,
-                                          seed=(args.seed, 2**31))
+                                          seed=(args.seed, 2**31), dtype="float64")
     hs_torch, out_torch = torch_outputs(ckpt, inputs)
     hs_jax, out_jax, jax_model = jax_outputs(ckpt, inputs)
 

@@ -15,15 +15,21 @@ model matches the task when its ``dt`` is the task's::
     inputs, labels = task_data.next_batch(data)            # [16, 100, n_in], [16, 100]
 
 Only :func:`make_dataset` imports neurogym; the others read any object with
-neurogym's interface.
+neurogym's interface. To train with ``mrnn_torch.train`` / ``mrnn_jax.train``
+(or name a task in a sweep), use ``mrnn_core.tasks.make_task("neurogym:<id>")``,
+whose batches depend on the seed alone.
 """
 
 from __future__ import annotations
+
+import contextlib
+import warnings
 
 import numpy as np
 
 from .dynamics import Dynamics
 from .errors import MRNNConfigError
+from .tasks import DEFAULT_DTYPE, task_dtype
 
 INSTALL_HINT = "pip install neurogym"
 
@@ -37,6 +43,19 @@ def require_neurogym():
             f"mrnn_core.neurogym.make_dataset needs the optional package 'neurogym', which is "
             f"not installed ({err}); install it with `{INSTALL_HINT}`", name="neurogym") from err
     return neurogym
+
+
+@contextlib.contextmanager
+def quiet_gymnasium():
+    """Silence two gymnasium warnings that neurogym 2.3 triggers on every use and
+    a user cannot act on: its env metadata lacks ``render_modes`` (rendering
+    only), and ``Dataset`` reaches ``env.seed`` and ``env.new_trial`` through
+    wrappers."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*render_modes", category=UserWarning)
+        warnings.filterwarnings("ignore", message=r".*env\.\w+ to get variables from other wrappers",
+                                category=UserWarning)
+        yield
 
 
 def make_dataset(task, batch_size: int, seq_len: int, *, dt: float | None = None,
@@ -61,9 +80,16 @@ def make_dataset(task, batch_size: int, seq_len: int, *, dt: float | None = None
         raise MRNNConfigError(
             f"dt, env_kwargs: apply only when task is a task id (a str), got a "
             f"{type(task).__name__}; set {', '.join(sorted(kwargs))} on the env itself")
-    dataset = ngym.Dataset(task, env_kwargs=kwargs or None, batch_size=batch_size, seq_len=seq_len)
-    if seed is not None:
-        dataset.seed(seed)
+    with quiet_gymnasium():
+        dataset = ngym.Dataset(task, env_kwargs=kwargs or None, batch_size=batch_size,
+                               seq_len=seq_len)
+        if seed is not None:
+            dataset.seed(seed)
+            # neurogym fills its first cache of trials while constructing the
+            # Dataset, before any seed: refill it, so the first batches follow
+            # the seed too.
+            if callable(getattr(dataset, "_cache", None)):
+                dataset._cache()
     return dataset
 
 
@@ -119,15 +145,20 @@ def task_dynamics(source, tau: float, **settings) -> Dynamics:
     return Dynamics(kind="leaky", dt=dt, tau=tau, **settings)
 
 
-def next_batch(dataset, *, one_hot: bool = False):
+def next_batch(dataset, *, one_hot: bool = False, dtype=DEFAULT_DTYPE):
     """One batch of ``dataset`` in our batch-first layout.
 
-    **Returns:** ``(inputs, targets)``: ``inputs`` float64 ``[B, T, I]``;
-    ``targets`` ``[B, T]`` integer labels for a discrete action space
-    (``[B, T, n]`` float64 one-hot with `one_hot`), or float64 ``[B, T, O]``
-    for a continuous one.
+    **Arguments:** `one_hot` turns class labels into one-hot rows; `dtype`
+    (``float32`` by default, a model's default; ``"float64"`` for a float64
+    model) is that of the inputs and of any real-valued targets.
+
+    **Returns:** ``(inputs, targets)``: ``inputs`` ``[B, T, I]``; ``targets``
+    ``[B, T]`` integer labels for a discrete action space (``[B, T, n]``
+    one-hot with `one_hot`), or ``[B, T, O]`` for a continuous one.
     """
-    inputs, targets = dataset()
+    dtype = task_dtype(dtype, "next_batch: dtype")
+    with quiet_gymnasium():
+        inputs, targets = dataset()
     inputs, targets = np.asarray(inputs), np.asarray(targets)
     if inputs.ndim != 3 or targets.ndim not in (2, 3) or inputs.shape[:2] != targets.shape[:2]:
         raise MRNNConfigError(
@@ -139,9 +170,9 @@ def next_batch(dataset, *, one_hot: bool = False):
             f"of shape {targets.shape} and dtype {targets.dtype}")
     if not getattr(dataset, "batch_first", False):
         inputs, targets = inputs.swapaxes(0, 1), targets.swapaxes(0, 1)
-    inputs = np.ascontiguousarray(inputs, dtype=np.float64)
+    inputs = np.ascontiguousarray(inputs, dtype=dtype)
     if one_hot:
-        return inputs, np.eye(task_sizes(dataset)[1])[targets]
+        return inputs, np.eye(task_sizes(dataset)[1], dtype=dtype)[targets]
     if not np.issubdtype(targets.dtype, np.integer):
-        targets = targets.astype(np.float64)
+        targets = targets.astype(dtype)
     return inputs, np.ascontiguousarray(targets)

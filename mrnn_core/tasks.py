@@ -191,14 +191,15 @@ class NeurogymTask:
 
     def _env(self):
         if "env" not in self._cache:
-            from .neurogym import require_neurogym
+            from .neurogym import quiet_gymnasium, require_neurogym
 
             ngym = require_neurogym()
             kwargs = dict(self.env_kwargs)
             if self.dt is not None:
                 kwargs["dt"] = self.dt
             try:
-                env = ngym.make(self.env_id, **kwargs)
+                with quiet_gymnasium():
+                    env = ngym.make(self.env_id, **kwargs)
             except Exception as err:  # gymnasium raises several types for a bad id or keyword
                 raise MRNNConfigError(
                     f"{self.name}: neurogym could not make the env {self.env_id!r} with "

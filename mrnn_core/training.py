@@ -62,6 +62,11 @@ class CheckpointFallbackWarning(UserWarning):
     """The newest checkpoint of a run was corrupt or partial; an older one is used."""
 
 
+class RunMismatchError(MRNNConfigError):
+    """A checkpoint is intact but does not fit the resuming call (another model,
+    readout, optimiser or seed): an error, never a reason to fall back."""
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """What a training run hands back.
@@ -277,11 +282,14 @@ def read_state(checkpoint_dir) -> dict:
     return state
 
 
-def load_latest(run_dir, read: Callable[[str, dict], Any]):
+def load_latest(run_dir, read: Callable[[str, dict], Any],
+                check: Callable[[dict, str], None] | None = None):
     """The newest checkpoint of ``run_dir`` that verifies and loads.
 
     **Arguments:** `read(folder, state)` loads a verified checkpoint (raising
-    on failure).
+    on failure); `check(state, folder)`, called before it, raises when the
+    caller's settings do not fit the run. A :class:`RunMismatchError` from
+    either propagates: a wrong setting is not a damaged checkpoint.
 
     **Returns:** ``(read's result, state, folder)``, or ``None`` when the run
     has no checkpoint. Each newer checkpoint that fails is skipped with a
@@ -292,7 +300,17 @@ def load_latest(run_dir, read: Callable[[str, dict], Any]):
     for _, folder in list_checkpoints(run_dir):
         try:
             state = read_state(folder)
+        except MRNNConfigError as err:
+            failures.append(f"{folder}: {err}")
+            warnings.warn(f"checkpoint {folder} cannot be used ({err}); falling back to the "
+                          f"previous one", CheckpointFallbackWarning, stacklevel=3)
+            continue
+        if check is not None:
+            check(state, folder)
+        try:
             loaded = read(folder, state)
+        except RunMismatchError:
+            raise
         except Exception as err:  # any failure to read means: try the previous checkpoint
             failures.append(f"{folder}: {err}")
             warnings.warn(f"checkpoint {folder} cannot be used ({err}); falling back to the "
@@ -320,11 +338,11 @@ def read_history(run_dir) -> list[float]:
 def check_resumed_state(state: dict, seed: int, steps: int, folder: str) -> None:
     """A resumed run must keep the seed it started with and not have passed ``steps``."""
     if state.get("seed") != seed:
-        raise MRNNConfigError(
+        raise RunMismatchError(
             f"resume: the run in {folder!r} was started with seed={state.get('seed')!r}; resuming "
             f"with seed={seed!r} would not continue it (pass the same seed)")
     if state["step"] > steps:
-        raise MRNNConfigError(
+        raise RunMismatchError(
             f"resume: checkpoint {folder!r} is at step {state['step']}, beyond steps={steps}")
     if len(state.get("history", ())) != state["step"]:
         raise MRNNConfigError(
@@ -345,18 +363,38 @@ def prepare_run_dir(run_dir, resume: bool) -> str | None:
     return run_dir
 
 
+class _LogLines:
+    """A stream for tqdm where stderr is not a terminal: each redraw becomes one line.
+
+    tqdm redraws in place with carriage returns, which a log file keeps as
+    one ever-growing line; here every redraw ends with a newline instead.
+    """
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        text = text.replace("\r", "")
+        if text.strip():
+            self.stream.write(text if text.endswith("\n") else text + "\n")
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def progress_bar(total: int, initial: int, enabled: bool, desc: str = "training"):
     """A tqdm bar over the steps (steps/s shown by tqdm, loss as a postfix).
 
-    Where stderr is not a terminal (a log file, a cluster job), it redraws
-    at most every 30 s, so a log holds a line per half minute, not thousands.
+    Where stderr is not a terminal (a log file, a cluster job) it writes a
+    plain line at most every 30 s (and at the end), not thousands of redraws.
     """
     from tqdm import tqdm
 
     interactive = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
     return tqdm(total=total, initial=initial, disable=not enabled, desc=desc, unit="step",
                 mininterval=0.2 if interactive else 30.0, dynamic_ncols=interactive,
-                ascii=not interactive, leave=True)
+                ascii=not interactive, leave=True,
+                file=sys.stderr if interactive else _LogLines(sys.stderr))
 
 
 def run_loop(*, start: int, steps: int, seed: int, do_step: Callable[[int], float],

@@ -19,6 +19,7 @@ The run folder, checkpoint layout and fallback rules are
 
 from __future__ import annotations
 
+import functools
 import os
 
 import equinox as eqx
@@ -51,7 +52,7 @@ def _check_model(model, readout):
 
 def _make_optimizer(optimizer, lr):
     if optimizer is None:
-        return optax.adam(lr)
+        return _adam(float(lr))
     if isinstance(optimizer, optax.GradientTransformation):
         return optimizer
     raise MRNNConfigError(
@@ -68,12 +69,12 @@ def _fill(template, stored: list, what: str, folder: str):
     leaves, treedef = jax.tree.flatten(template)
     slots = [k for k, leaf in enumerate(leaves) if eqx.is_array(leaf)]
     if len(slots) != len(stored):
-        raise MRNNConfigError(
+        raise core.RunMismatchError(
             f"checkpoint {folder!r}: {TRAINING} holds {len(stored)} {what} arrays, this run has "
             f"{len(slots)} (a different model, readout or optimiser)")
     for k, a in zip(slots, stored):
         if a.shape != leaves[k].shape or a.dtype != leaves[k].dtype:
-            raise MRNNConfigError(
+            raise core.RunMismatchError(
                 f"checkpoint {folder!r}: {TRAINING}: a {what} array is {a.dtype}{list(a.shape)}, "
                 f"this run's is {leaves[k].dtype}{list(leaves[k].shape)}")
         leaves[k] = jnp.asarray(a)
@@ -101,10 +102,43 @@ def _loss_value(outputs, targets, mask, loss):
     return jnp.sum(mask * per_step) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
+@eqx.filter_jit
+def _update(trainable, frozen, opt_state, inputs, targets, mask, key, optimizer, loss, noise,
+            regularizer):
+    """One optax step: ``(trainable, opt_state, loss)``.
+
+    Module-level, with the optimiser, loss, noise switch and regularizer as
+    static arguments, so that runs with the same optimiser object and shapes share
+    one compiled step.
+    """
+    def loss_fn(trainable):
+        rnn, out = eqx.combine(trainable, frozen)
+        noise_key = key if noise else None
+        if rnn.dynamics.kind == "leaky":
+            x0, h0 = rnn.batched_initial_condition(inputs.shape[0])
+            _, hs = rnn(inputs, x0, h0, key=noise_key)
+        else:
+            hs = rnn(inputs, rnn.batched_initial_condition(inputs.shape[0]), key=noise_key)
+        outputs = hs if out is None else out(hs)
+        value = _loss_value(outputs, targets, mask, loss)
+        return value if regularizer is None else value + regularizer(hs)
+
+    value, grads = eqx.filter_value_and_grad(loss_fn)(trainable)
+    changes, opt_state = optimizer.update(grads, opt_state, trainable)
+    return eqx.apply_updates(trainable, changes), opt_state, value
+
+
+@functools.lru_cache(maxsize=16)
+def _adam(lr: float):
+    """``optax.adam(lr)``, one object per rate, so that runs with the default share a compiled step."""
+    return optax.adam(lr)
+
+
 def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_size: int,
           readout=None, run_dir=None, checkpoint_every: int = 100, keep: int = 3,
           resume: bool = False, seed: int = 0, progress: bool = True, callback=None,
-          callback_every: int | None = None, loss: str = "mse", noise: bool = True) -> TrainResult:
+          callback_every: int | None = None, loss: str = "mse", noise: bool = True,
+          regularizer=None) -> TrainResult:
     """Train ``model`` (and ``readout``) on ``task`` for ``steps`` steps, checkpointing as it goes.
 
     Each step draws ``batch_size`` trials with ``task.sample(batch_size, rng)``
@@ -127,6 +161,8 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
     - `optimizer`: an ``optax.GradientTransformation`` or ``None``
       (``optax.adam(lr)``).
     - Batches are cast to the model's dtype (``W_rec``'s).
+    - `regularizer`: ``regularizer(hs)`` of the rates ``[B, T, H]``, a scalar
+      added to the loss (``lambda hs: 1e-3 * mrnn_jax.losses.rate_l2(hs)``), or ``None``.
 
     **Returns:** :class:`mrnn_core.training.TrainResult` with the trained
     ``model`` and ``readout``.
@@ -137,6 +173,8 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
         lr=lr, callback=callback)
     _check_model(model, readout)
     sample = core.check_task(task, loss)
+    if regularizer is not None and not callable(regularizer):
+        raise MRNNConfigError(f"train: regularizer must be callable(hs) -> scalar, got {regularizer!r}")
     optimizer = _make_optimizer(optimizer, lr)
     run_dir = core.prepare_run_dir(run_dir, resume)
 
@@ -145,32 +183,15 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
     opt_state = optimizer.init(trainable)
     start, history = 0, []
     if resume:
-        found = core.load_latest(run_dir, lambda folder, state: core.check_resumed_state(
-            state, seed, steps, folder) or _read(folder, trainable, opt_state))
+        found = core.load_latest(
+            run_dir, lambda folder, state: _read(folder, trainable, opt_state),
+            lambda state, folder: core.check_resumed_state(state, seed, steps, folder))
         if found is not None:
             (trainable, opt_state), state, _ = found
             start, history = state["step"], [float(v) for v in state["history"]]
 
     dtype = model.W_rec.dtype
-    kind = model.dynamics.kind
     base_key = jax.random.key(seed)
-
-    @eqx.filter_jit
-    def update(trainable, frozen, opt_state, inputs, targets, mask, key):
-        def loss_fn(trainable):
-            rnn, out = eqx.combine(trainable, frozen)
-            noise_key = key if noise else None
-            if kind == "leaky":
-                x0, h0 = rnn.batched_initial_condition(inputs.shape[0])
-                _, hs = rnn(inputs, x0, h0, key=noise_key)
-            else:
-                hs = rnn(inputs, rnn.batched_initial_condition(inputs.shape[0]), key=noise_key)
-            outputs = hs if out is None else out(hs)
-            return _loss_value(outputs, targets, mask, loss)
-
-        value, grads = eqx.filter_value_and_grad(loss_fn)(trainable)
-        changes, opt_state = optimizer.update(grads, opt_state, trainable)
-        return eqx.apply_updates(trainable, changes), opt_state, value
 
     n_outputs = (model.spec.hidden_size if readout is None
                  else readout.readout_spec.out_features)
@@ -184,9 +205,9 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
         else:
             y = jnp.asarray(targets, dtype=dtype)
         m = None if mask is None else jnp.asarray(mask, dtype=dtype)
-        carry["trainable"], carry["opt_state"], value = update(
+        carry["trainable"], carry["opt_state"], value = _update(
             carry["trainable"], frozen, carry["opt_state"], jnp.asarray(inputs, dtype=dtype), y, m,
-            jax.random.fold_in(base_key, i))
+            jax.random.fold_in(base_key, i), optimizer, loss, noise, regularizer)
         return float(value)
 
     def save(step: int, history: list) -> str:

@@ -79,7 +79,7 @@ def _restore(model, readout, optimizer, folder):
     if not isinstance(state, dict) or set(state) != {"model", "readout", "optimizer"}:
         raise MRNNConfigError(f"checkpoint {folder!r}: {TRAINING} is not an mrnn_torch training state")
     if (state["readout"] is None) != (readout is None):
-        raise MRNNConfigError(
+        raise core.RunMismatchError(
             f"checkpoint {folder!r}: the run was {'without' if state['readout'] is None else 'with'} "
             f"a readout, train got {'none' if readout is None else 'one'}")
     backup = [model.state_dict(), None if readout is None else readout.state_dict(),
@@ -90,12 +90,14 @@ def _restore(model, readout, optimizer, folder):
         if readout is not None:
             readout.load_state_dict(state["readout"])
         optimizer.load_state_dict(state["optimizer"])
-    except Exception:
+    except (RuntimeError, ValueError, KeyError) as err:
         model.load_state_dict(backup[0])
         if readout is not None:
             readout.load_state_dict(backup[1])
         optimizer.load_state_dict(backup[2])
-        raise
+        raise core.RunMismatchError(
+            f"checkpoint {folder!r}: its state does not fit this run's model, readout or "
+            f"optimizer: {err}") from None
 
 
 def _copy(state):
@@ -131,7 +133,8 @@ def _loss(outputs, targets, mask, loss):
 def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_size: int,
           readout=None, run_dir=None, checkpoint_every: int = 100, keep: int = 3,
           resume: bool = False, seed: int = 0, progress: bool = True, callback=None,
-          callback_every: int | None = None, loss: str = "mse", noise: bool = True) -> TrainResult:
+          callback_every: int | None = None, loss: str = "mse", noise: bool = True,
+          regularizer=None) -> TrainResult:
     """Train ``model`` (and ``readout``) on ``task`` for ``steps`` steps, checkpointing as it goes.
 
     Each step draws ``batch_size`` trials with ``task.sample(batch_size, rng)``
@@ -173,6 +176,8 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
       (``checkpoint_dir`` ``None`` when the step wrote none).
     - `loss`: ``"mse"`` or ``"cross_entropy"``.
     - `noise`: run the model with its noise (``noise_level_act``, ``noise_level_inp``).
+    - `regularizer`: ``regularizer(hs)`` of the rates ``[B, T, H]``, a scalar
+      added to the loss (e.g. ``lambda hs: 1e-3 * losses.rate_l2(hs)``), or ``None``.
 
     **Returns:** :class:`mrnn_core.training.TrainResult` (``model`` and
     ``readout`` are the objects passed in, trained).
@@ -183,14 +188,17 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
         lr=lr, callback=callback)
     _check_model(model, readout)
     sample = core.check_task(task, loss)
+    if regularizer is not None and not callable(regularizer):
+        raise MRNNConfigError(f"train: regularizer must be callable(hs) -> scalar, got {regularizer!r}")
     params = list(model.parameters()) + ([] if readout is None else list(readout.parameters()))
     optimizer = _make_optimizer(optimizer, params, lr)
     run_dir = core.prepare_run_dir(run_dir, resume)
 
     start, history = 0, []
     if resume:
-        found = core.load_latest(run_dir, lambda folder, state: core.check_resumed_state(
-            state, seed, steps, folder) or _restore(model, readout, optimizer, folder))
+        found = core.load_latest(
+            run_dir, lambda folder, state: _restore(model, readout, optimizer, folder),
+            lambda state, folder: core.check_resumed_state(state, seed, steps, folder))
         if found is not None:
             _, state, _ = found
             start, history = state["step"], [float(v) for v in state["history"]]
@@ -216,6 +224,8 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
             if loss == "cross_entropy":
                 core.check_labels(outputs.shape[-1], targets)
             value = _loss(outputs, y, m, loss)
+            if regularizer is not None:
+                value = value + regularizer(hs)
             optimizer.zero_grad()
             value.backward()
             optimizer.step()

@@ -1,9 +1,10 @@
 """The neurogym adapter: trials in our [B, T, .] layout and the task's dt as the model's alpha.
 
-neurogym is an optional extra. A small stand-in with the interface of
-``neurogym.Dataset`` (time-major ``(inputs, targets)`` per call, ``.env.dt``,
-gym spaces) tests the adapter everywhere; the last test runs the real
-package and is skipped, with its reason shown, where it is not installed.
+neurogym is an optional extra for users and a dev requirement here. A small
+stand-in with the interface of ``neurogym.Dataset`` (time-major ``(inputs,
+targets)`` per call, ``.env.dt``, gym spaces) tests the adapter's logic; the
+last test and tests/examples/test_neurogym_real_package.py run the real
+package.
 """
 
 import builtins
@@ -58,11 +59,14 @@ def test_time_major_batches_become_batch_first():
     data = FakeDataset(FakeEnv(n_classes=3), batch_size=4, seq_len=25)
     inputs, labels = task_data.next_batch(data)
     raw_inputs, raw_labels = data.served[-1]
-    assert inputs.shape == (4, 25, 3) and inputs.dtype == np.float64
+    assert inputs.shape == (4, 25, 3) and inputs.dtype == np.float32  # a model's default dtype
     assert labels.shape == (4, 25) and np.issubdtype(labels.dtype, np.integer)
     for b, t in [(0, 0), (3, 24), (2, 7)]:
-        assert inputs[b, t].tolist() == raw_inputs[t, b].astype(np.float64).tolist()
+        assert inputs[b, t].tolist() == raw_inputs[t, b].tolist()
         assert labels[b, t] == raw_labels[t, b]
+    wide, _ = task_data.next_batch(data, dtype="float64")
+    assert wide.dtype == np.float64
+    np.testing.assert_array_equal(wide, data.served[-1][0].swapaxes(0, 1))
 
 
 def test_batch_first_datasets_and_continuous_targets_pass_through():
@@ -71,7 +75,7 @@ def test_batch_first_datasets_and_continuous_targets_pass_through():
     raw_inputs, raw_targets = data.served[-1]
     np.testing.assert_array_equal(inputs, raw_inputs)
     np.testing.assert_array_equal(targets, raw_targets)
-    assert targets.shape == (3, 10, 2) and targets.dtype == np.float64
+    assert targets.shape == (3, 10, 2) and targets.dtype == np.float32
 
 
 def test_one_hot_labels():
@@ -128,7 +132,7 @@ def test_a_model_built_for_the_task_runs_on_its_batches():
     ckpt = mrnn_core.Checkpoint.initialise(spec, dynamics, seed=0)
     model = mrnn_torch.mRNN.from_checkpoint(ckpt, device="cpu", dtype=torch.float64)
     assert model.alpha == pytest.approx(0.2)
-    inputs, labels = task_data.next_batch(data)
+    inputs, labels = task_data.next_batch(data, dtype="float64")
     x0 = np.zeros((4, 8))
     _, hs = model(torch.from_numpy(inputs), torch.from_numpy(x0))
     _, expected = mrnn_core.reference.simulate(ckpt.params, dynamics, inputs, x0=x0)
@@ -161,11 +165,7 @@ def test_dt_is_an_env_keyword_only_for_task_ids(monkeypatch):
         task_data.make_dataset(FakeEnv(), batch_size=2, seq_len=10, dt=20)
 
 
-# gymnasium warns about its own deprecations and env metadata while neurogym builds tasks
-@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 def test_real_neurogym_task():
-    pytest.importorskip("neurogym", reason="neurogym (optional extra: pip install neurogym) "
-                                            "is not installed; the adapter is tested with a stand-in above")
     data = task_data.make_dataset("PerceptualDecisionMaking-v0", batch_size=4, seq_len=50, dt=20,
                                   seed=0)
     n_in, n_out = task_data.task_sizes(data)

@@ -18,7 +18,8 @@ from examples_helpers import EXAMPLES, assert_png
 TESTED = {"quickstart.py", "build_three_ways.py", "property_test_my_model.py",
           "torch_flipflop.py", "jax_flipflop.py", "torch_to_jax.py", "jax_ensemble.py",
           "analyse_flipflop.py",
-          "nn4n_multiarea.py"}  # its test: test_examples_nn4n.py
+          "nn4n_multiarea.py",  # its test: test_examples_nn4n.py
+          "neurogym_decision.py"}  # its test: test_examples_neurogym_decision.py
 
 
 def run(cwd, script, *args, module=None):
