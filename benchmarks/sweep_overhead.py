@@ -13,7 +13,8 @@ Each round times, back to back (so outside load hits all three alike):
   and checkpoints, no Ray.
 - **sweep**: ``mrnn_sweep.run_sweep`` of the same N trials (``num_samples =
   N``, one CPU each) on a local Ray of ``--cpus`` CPUs started once before
-  the rounds (its start-up is timed on its own).
+  the rounds as ``run_sweep`` starts it (``mrnn_sweep.start_local_ray``:
+  trial workers at normal priority), its start-up timed on its own.
 - **empty sweep, N trials** and **empty sweep, CPUs trials**: the same
   sweep with 1 training step per trial, so almost all of it is Ray's and the
   runner's: starting the trial workers (a Python process importing Ray and
@@ -181,7 +182,9 @@ def main(argv=None) -> int:
     import ray
 
     start = time.perf_counter()
-    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
+    from mrnn_sweep import start_local_ray
+
+    start_local_ray(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
     ray_start = time.perf_counter() - start
     full = sweep_settings(args.backend, args.trials, args.steps, args.checkpoint_every)
     empty = copy.deepcopy(full)

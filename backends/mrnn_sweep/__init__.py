@@ -20,9 +20,10 @@ from ._results import SweepResults as SweepResults
 from ._results import TrialResult as TrialResult
 from ._results import open_sweep as open_sweep
 from ._run import run_sweep as run_sweep
+from ._run import start_local_ray as start_local_ray
 from ._schema import Sweep as Sweep
 from ._schema import load_sweep as load_sweep
 from ._space import Domain as Domain
 
-__all__ = ["run_sweep", "load_sweep", "open_sweep", "Sweep", "SweepResults", "TrialResult",
-           "Domain"]
+__all__ = ["run_sweep", "load_sweep", "open_sweep", "start_local_ray", "Sweep", "SweepResults",
+           "TrialResult", "Domain"]

@@ -24,7 +24,7 @@ KILL_AT_STEP = 20
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    mrnn_sweep.start_local_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 
@@ -126,11 +126,26 @@ def test_open_sweep_loads_the_best_trial_into_both_backends(grid_sweep):
     np.testing.assert_array_equal(np.asarray(jax_readout.weight), saved.params["readout_W"])
 
 
+def record_niceness(path: str):
+    """A report callback writing the trial worker's nice value (a closure: shipped by value)."""
+
+    def callback(step, loss, checkpoint_dir):
+        with open(path, "w") as f:
+            f.write(str(os.nice(0)))
+
+    return callback
+
+
 def test_jax_sweep_trains_with_an_optax_optimiser(local_ray, tmp_path):
     sweep = small_sweep(backend="jax", name="jax_small",
                         training={"steps": 20, "batch_size": 4, "checkpoint_every": 10,
                                   "optimizer": "sgd", "lr": 1e-2})
-    results = mrnn_sweep.run_sweep(sweep, storage_path=str(tmp_path), verbose=0, plots=False)
+    nice = str(tmp_path / "nice")
+    results = mrnn_sweep.run_sweep(sweep, storage_path=str(tmp_path), verbose=0, plots=False,
+                                   report_callback=record_niceness(nice))
+    if "RAY_worker_niceness" not in os.environ:
+        with open(nice) as f:  # Ray's default (15) would let other work starve the trials
+            assert f.read() == str(os.nice(0))
     trial, = results.trials
     assert trial.status == "finished" and trial.steps == 20
     assert [s for s, _ in trial.curve] == [10, 20]
