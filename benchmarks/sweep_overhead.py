@@ -11,6 +11,9 @@ Each round times, back to back (so outside load hits all three alike):
   thread), each exactly what a trial runs: the network built from the sweep's
   settings, ``mrnn_<backend>.train.train`` with the same steps, batch size
   and checkpoints, no Ray.
+- **process pool**: the same N runs in ``--cpus`` plain worker processes
+  (``concurrent.futures``, spawned, no Ray): what this machine gives that
+  many processes at the moment, the control for the sweep.
 - **sweep**: ``mrnn_sweep.run_sweep`` of the same N trials (``num_samples =
   N``, one CPU each) on a local Ray of ``--cpus`` CPUs started once before
   the rounds as ``run_sweep`` starts it (``mrnn_sweep.start_local_ray``:
@@ -75,23 +78,45 @@ def sweep_settings(backend: str, trials: int, steps: int, checkpoint_every: int)
     }
 
 
-def run_sequential(settings: dict, folder: str) -> float:
-    """The sweep's trials as plain training runs, one after another; seconds."""
+def _one_run(settings: dict, run_dir: str) -> None:
+    """One trial's training run, without Ray: what a trial of the sweep runs."""
+    import torch
+
     from mrnn_sweep import load_sweep
     from mrnn_sweep._schema import build_trial
     from mrnn_sweep._trial import _optimizer, backend_objects
 
+    torch.set_num_threads(1)
     sweep = load_sweep(settings)
+    task, checkpoint, training = build_trial(sweep.base)
+    model, readout, train_module = backend_objects(sweep.backend, checkpoint)
+    train_module.train(
+        model, task, optimizer=_optimizer(sweep.backend, training["optimizer"], training["lr"]),
+        lr=training["lr"], steps=training["steps"], batch_size=training["batch_size"],
+        readout=readout, run_dir=run_dir, checkpoint_every=training["checkpoint_every"],
+        keep=training["keep"], seed=training["seed"], progress=False, loss=training["loss"])
+
+
+def run_sequential(settings: dict, folder: str) -> float:
+    """The sweep's trials as plain training runs, one after another in this process; seconds."""
     start = time.perf_counter()
-    for i in range(sweep.num_samples):
-        task, checkpoint, training = build_trial(sweep.base)
-        model, readout, train_module = backend_objects(sweep.backend, checkpoint)
-        train_module.train(
-            model, task, optimizer=_optimizer(sweep.backend, training["optimizer"], training["lr"]),
-            lr=training["lr"], steps=training["steps"], batch_size=training["batch_size"],
-            readout=readout, run_dir=os.path.join(folder, f"run{i}"),
-            checkpoint_every=training["checkpoint_every"], keep=training["keep"],
-            seed=training["seed"], progress=False, loss=training["loss"])
+    for i in range(settings["num_samples"]):
+        _one_run(settings, os.path.join(folder, f"run{i}"))
+    return time.perf_counter() - start
+
+
+def run_pool(settings: dict, folder: str, cpus: int) -> float:
+    """The same runs in a pool of `cpus` plain worker processes (no Ray); seconds, the pool's
+    start-up (a Python process importing torch per worker) included, as the sweep's is."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    start = time.perf_counter()
+    with ProcessPoolExecutor(cpus, mp_context=multiprocessing.get_context("spawn")) as pool:
+        runs = [pool.submit(_one_run, settings, os.path.join(folder, f"run{i}"))
+                for i in range(settings["num_samples"])]
+        for run in runs:
+            run.result()
     return time.perf_counter() - start
 
 
@@ -192,7 +217,8 @@ def main(argv=None) -> int:
     empty_few = copy.deepcopy(empty)
     empty_few["num_samples"] = args.cpus
     n, cpus = args.trials, args.cpus
-    labels = {"sequential": full, "sweep": full, f"empty sweep, {n} trials": empty,
+    labels = {"sequential": full, f"process pool of {cpus}, no Ray": full, "sweep": full,
+              f"empty sweep, {n} trials": empty,
               f"empty sweep, {cpus} trials": empty_few}
     times = {label: [] for label in labels}
     trial_walls, cpu = [], {}
@@ -203,6 +229,8 @@ def main(argv=None) -> int:
                 try:
                     if label == "sequential":
                         times[label].append(run_sequential(full, folder))
+                    elif label.startswith("process pool"):
+                        times[label].append(run_pool(full, folder, cpus))
                     else:
                         seconds, walls = run_ray_sweep(labels[label], folder,
                                                        cpu if label == "sweep" else None)
@@ -217,6 +245,7 @@ def main(argv=None) -> int:
 
     med = {k: statistics.median(v) for k, v in times.items()}
     ratio = med["sweep"] / med["sequential"]
+    pool = med[f"process pool of {cpus}, no Ray"]
     empty_n, empty_few = med[f"empty sweep, {n} trials"], med[f"empty sweep, {cpus} trials"]
     per_trial = (empty_n - empty_few) * cpus / (n - cpus) if n > cpus else float("nan")
     start_up = empty_few - per_trial  # the CPUs trials ran side by side: one per-trial cost
@@ -239,6 +268,9 @@ def main(argv=None) -> int:
         "| ratio / overhead | value |",
         "|---|---|",
         f"| sweep / sequential (target <= 0.6, ideal {1 / cpus:.2f}) | {ratio:.2f} |",
+        f"| process pool / sequential (what this machine gives {cpus} processes) | "
+        f"{pool / med['sequential']:.2f} |",
+        f"| sweep / process pool (Ray's cost over plain processes) | {med['sweep'] / pool:.2f} |",
         f"| sweep start-up (workers started, imports): empty, {cpus} trials, less their "
         f"per-trial share | {start_up:.2f} s |",
         f"| per-trial overhead: (empty {n} - empty {cpus}) x CPUs / ({n} - {cpus}) | "
