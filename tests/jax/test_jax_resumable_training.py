@@ -1,6 +1,6 @@
 """mrnn_jax.train.train: a run killed anywhere and resumed ends bit-identical to one never killed.
 
-As tests/torch/test_resumable_training.py, for the JAX backend: a child
+As tests/torch/test_torch_resumable_training.py, for the JAX backend: a child
 process trains a tiny network (float64, as this test session runs JAX) and
 SIGKILLs itself at a randomly chosen event (drawing a batch, writing a
 checkpoint file, renaming one into place); fresh children resume the run
