@@ -194,21 +194,17 @@ def main(argv=None):
     limits = grid_limits(project(framed - origin, basis), margin=0.5)
     flow = flow_field(ckpt, basis=basis, origin=origin, limits=limits, space=space)
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A matplotlib Figure object: no pyplot, no backend to choose.
+    from matplotlib.figure import Figure
 
     from mrnn_core.plotting import plot_flow_field
 
     os.makedirs(args.out, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7, 6))
-    plot_flow_field(flow, fixed_points=fps, ax=ax,
+    fig = Figure(figsize=(7, 6), layout="tight")
+    plot_flow_field(flow, fixed_points=fps, ax=fig.subplots(),
                     title=f"3-bit flip-flop, input 0: {int(np.sum(fps.stable_discrete))} stable points")
     path = os.path.join(args.out, "flipflop_flow.png")
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     done = time.perf_counter()
     print(f"figure written to {path}")
     print(f"time: {'loading' if args.checkpoint else 'training'} {trained - start:.1f} s, "

@@ -120,13 +120,15 @@ def main(argv=None):
         assert jnp.array_equal(getattr(result.model, name), getattr(net.rnn, name)), name
     print("masks and sign matrices unchanged: Dale's law and sparsity hold after training")
 
-    import matplotlib
+    # A matplotlib Figure object: no pyplot, no backend to choose.
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "jax_flipflop_loss.png")
-    plot_loss(losses, smooth=max(1, min(50, args.steps // 10)), path=path,
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    plot_loss(losses, ax=fig.subplots(), smooth=max(1, min(50, args.steps // 10)),
               title="JAX: 3-bit flip-flop training loss")
+    fig.savefig(path, dpi=120)
     print(f"figure written to {path}")
     return result
 

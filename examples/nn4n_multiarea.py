@@ -243,24 +243,22 @@ def main(argv=None) -> dict:
           f"torch-trained {after_torch:.4f}, JAX-trained {after_jax:.4f} "
           f"(answering 0 scores {np.mean(targets ** 2):.4f})")
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # Figures drawn on matplotlib Figure objects: no pyplot, no backend to choose.
+    from matplotlib.figure import Figure
 
     from mrnn_core.plotting import plot_connectivity, plot_loss
 
     os.makedirs(args.out, exist_ok=True)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 5.5), width_ratios=(4, 4, 1),
-                             layout="constrained")
+    fig = Figure(figsize=(15, 5.5), layout="constrained")
+    axes = fig.subplots(1, 3, width_ratios=(4, 4, 1))
     plot_connectivity(ckpt, ax=axes[0], title="W_rec at initialisation (effective)")
     plot_connectivity(torch_trained, ax=axes[1], title=f"W_rec after {args.steps} torch steps")
     plot_connectivity(ckpt, matrix="input", ax=axes[2], title="W_inp")
     connectivity_path = os.path.join(args.out, "nn4n_multiarea_connectivity.png")
     fig.savefig(connectivity_path, dpi=110)
-    plt.close(fig)
 
-    fig, (curves, gap) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
+    fig = Figure(figsize=(12, 4.5), layout="constrained")
+    curves, gap = fig.subplots(1, 2)
     plot_loss(np.column_stack([torch_losses, jax_losses]), ax=curves, labels=["torch", "JAX"],
               smooth=max(1, min(20, args.steps // 10)), title="flip-flop training loss")
     for line in curves.lines[2:]:  # JAX's, drawn over torch's: dashed so both show
@@ -272,7 +270,6 @@ def main(argv=None) -> dict:
             title="rounding differences, amplified by training (float64)")
     loss_path = os.path.join(args.out, "nn4n_multiarea_loss.png")
     fig.savefig(loss_path, dpi=110)
-    plt.close(fig)
     print(f"figures written to {connectivity_path} and {loss_path}")
     return {"torch": torch_losses, "jax": jax_losses,
             "held_out": {"initial": before, "torch": after_torch, "jax": after_jax}}

@@ -110,22 +110,21 @@ def main(argv=None) -> mrnn_core.Checkpoint:
         ckpt.save(args.save)
         print(f"checkpoint written to {args.save}")
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # Figures drawn on matplotlib Figure objects: no pyplot, no backend to choose.
+    from matplotlib.figure import Figure
 
     os.makedirs(args.out, exist_ok=True)
     loss_path = os.path.join(args.out, "torch_flipflop_loss.png")
-    plt.close(plot_loss(losses, smooth=max(1, min(50, args.steps // 10)), path=loss_path,
-                        title="torch: 3-bit flip-flop training loss").figure)
-    fig, (rec, inp) = plt.subplots(1, 2, figsize=(10, 5), width_ratios=(4, 1),
-                                   layout="constrained")
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    plot_loss(losses, ax=fig.subplots(), smooth=max(1, min(50, args.steps // 10)),
+              title="torch: 3-bit flip-flop training loss")
+    fig.savefig(loss_path, dpi=120)
+    fig = Figure(figsize=(10, 5), layout="constrained")
+    rec, inp = fig.subplots(1, 2, width_ratios=(4, 1))
     plot_connectivity(ckpt, ax=rec, title="trained W_rec (effective)")
     plot_connectivity(ckpt, matrix="input", ax=inp, title="W_inp")
     connectivity_path = os.path.join(args.out, "torch_flipflop_connectivity.png")
     fig.savefig(connectivity_path, dpi=120)
-    plt.close(fig)
     print(f"figures written to {loss_path} and {connectivity_path}")
     return ckpt
 

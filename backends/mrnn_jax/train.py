@@ -81,16 +81,20 @@ def _fill(template, stored: list, what: str, folder: str):
     return jax.tree.unflatten(treedef, leaves)
 
 
-def _read(folder, trainable, opt_state):
-    """``(trainable, opt_state)`` as checkpoint ``folder`` holds them, in the templates' structure."""
+def _read(folder, trainable, frozen, opt_state):
+    """``(trainable, frozen, opt_state)`` as checkpoint ``folder`` holds them, in the
+    templates' structure (the frozen arrays too: masks, signs, anchors, as torch's
+    buffers travel in its ``state_dict``)."""
     with np.load(os.path.join(folder, TRAINING), allow_pickle=False) as data:
         stored = {k: data[k] for k in data.files}
-    params = [stored[k] for k in sorted(k for k in stored if k.startswith("param_"))]
-    opt = [stored[k] for k in sorted(k for k in stored if k.startswith("opt_"))]
-    if len(params) + len(opt) != len(stored):
-        raise MRNNConfigError(f"checkpoint {folder!r}: {TRAINING} holds arrays other than param_*, opt_*")
-    return (_fill(trainable, params, "trainable", folder),
-            _fill(opt_state, opt, "optimiser state", folder))
+    groups = {prefix: [stored[k] for k in sorted(k for k in stored if k.startswith(prefix))]
+              for prefix in ("param_", "frozen_", "opt_")}
+    if sum(map(len, groups.values())) != len(stored):
+        raise MRNNConfigError(
+            f"checkpoint {folder!r}: {TRAINING} holds arrays other than param_*, frozen_*, opt_*")
+    return (_fill(trainable, groups["param_"], "trainable", folder),
+            _fill(frozen, groups["frozen_"], "frozen", folder),
+            _fill(opt_state, groups["opt_"], "optimiser state", folder))
 
 
 def _loss_value(outputs, targets, mask, loss):
@@ -184,10 +188,10 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
     start, history = 0, []
     if resume:
         found = core.load_latest(
-            run_dir, lambda folder, state: _read(folder, trainable, opt_state),
+            run_dir, lambda folder, state: _read(folder, trainable, frozen, opt_state),
             lambda state, folder: core.check_resumed_state(state, seed, steps, folder))
         if found is not None:
-            (trainable, opt_state), state, _ = found
+            (trainable, frozen, opt_state), state, _ = found
             start, history = state["step"], [float(v) for v in state["history"]]
 
     dtype = model.W_rec.dtype
@@ -216,6 +220,7 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
         if out is not None:
             ckpt = out.add_to_checkpoint(ckpt)
         arrays = {f"param_{k:05d}": np.asarray(a) for k, a in enumerate(_arrays(carry["trainable"]))}
+        arrays.update({f"frozen_{k:05d}": np.asarray(a) for k, a in enumerate(_arrays(frozen))})
         arrays.update({f"opt_{k:05d}": np.asarray(a) for k, a in enumerate(_arrays(carry["opt_state"]))})
 
         def write_training(path):

@@ -1,6 +1,6 @@
 """mrnn_jax.train.train: a run killed anywhere and resumed ends bit-identical to one never killed.
 
-As tests/torch/test_resumable_training.py, for the JAX backend: a child
+As tests/torch/test_torch_resumable_training.py, for the JAX backend: a child
 process trains a tiny network (float64, as this test session runs JAX) and
 SIGKILLs itself at a randomly chosen event (drawing a batch, writing a
 checkpoint file, renaming one into place); fresh children resume the run
@@ -272,3 +272,27 @@ def test_both_backends_train_with_the_same_arguments():
     assert (inspect.signature(mrnn_torch.train.train).parameters.keys()
             == inspect.signature(train).parameters.keys())
     assert mrnn_torch.train.TrainResult is training.TrainResult
+
+
+def test_resuming_restores_the_checkpoints_frozen_arrays_too(tmp_path):
+    """Masks and sign matrices come back from the checkpoint, as torch's buffers do:
+    a model built from another seed (other sparse masks) resumes the same run."""
+    sparse = (mrnn_core.NetworkSpec().with_recurrent_region("ctx", 6).with_input_region("u", 2)
+              .with_recurrent_connection("ctx", "ctx", sparsity=0.5)
+              .with_input_connection("u", "ctx"))
+
+    def sparse_run(seed, run_dir, steps, **kwargs):
+        model = mRNN.from_checkpoint(mrnn_core.Checkpoint.initialise(
+            sparse, mrnn_core.Dynamics(activation="tanh"), seed=seed))
+        return train(model, TASK, readout=Readout(model, "ctx", 2, seed=2), steps=steps,
+                     batch_size=3, lr=0.05, run_dir=run_dir, checkpoint_every=4, seed=5,
+                     progress=False, **kwargs)
+
+    straight = sparse_run(1, None, 8)
+    sparse_run(1, tmp_path, 4)
+    resumed = sparse_run(9, tmp_path, 8, resume=True)
+    other = mRNN.from_checkpoint(mrnn_core.Checkpoint.initialise(
+        sparse, mrnn_core.Dynamics(activation="tanh"), seed=9))
+    assert not np.array_equal(other.W_rec_mask, straight.model.W_rec_mask)
+    assert resumed.history == straight.history
+    assert_same_network(resumed, straight)
