@@ -9,6 +9,8 @@ the same spec, so with the same seed they give identical weights and masks.
 
 from __future__ import annotations
 
+import argparse
+
 import torch
 from torch import nn
 
@@ -64,7 +66,8 @@ class Mixed(nn.Module):
         self.mrnn.finalize_connectivity()
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     models = [cls(seed=0).mrnn for cls in (FromConfig, ByHand, Mixed)]
     print(models[0])
     reference = models[0].state_dict()

@@ -197,15 +197,9 @@ def main(argv=None) -> np.ndarray:
 
     print("masks and sign matrices of every member unchanged")
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "jax_ensemble_loss.png")
-    plt.close(plot_loss(losses, smooth=window, path=path,
-                        title=f"{args.members} networks trained at once").figure)
+    plot_loss(losses, smooth=window, path=path, title=f"{args.members} networks trained at once")
     print(f"figure written to {path}")
     return losses
 

@@ -92,9 +92,6 @@ def main(argv=None) -> None:
     print(f"\ntorch vs JAX, {args.batch} trials x {args.steps} steps, float64: "
           f"max |difference| = {diff:.2e}")
 
-    import matplotlib
-
-    matplotlib.use("Agg")
     from mrnn_core.plotting import plot_connectivity, plot_region_activity
 
     os.makedirs(args.out, exist_ok=True)

@@ -20,10 +20,8 @@ def plot_flow_field(flow, fixed_points=None, trajectories=None, ax=None, linear:
 
     **Returns:** the axes.
     """
-    import matplotlib.pyplot as plt
-
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 5))
+        _, ax = _new_axes(None, figsize=(6, 5))
     velocity = flow.linear_velocity if linear else flow.velocity
     speed = np.linalg.norm(velocity, axis=-1)
     shading = ax.pcolormesh(flow.c1, flow.c2, np.log10(speed + 1e-12), shading="auto",
@@ -75,6 +73,20 @@ def _spec_of(source):
     return spec
 
 
+def _new_axes(path, rows: int = 1, cols: int = 1, **kwargs):
+    """A new figure and its axes: a pyplot figure when drawing to the screen (inline
+    in notebooks), a bare ``Figure`` when the drawing goes to `path`, so that writing
+    files never touches pyplot's state or the backend."""
+    if path is None:
+        import matplotlib.pyplot as plt
+
+        return plt.subplots(rows, cols, **kwargs)
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=kwargs.pop("figsize", None), layout=kwargs.pop("layout", None))
+    return figure, figure.subplots(rows, cols, **kwargs)
+
+
 def _finish(figure, path):
     if path is not None:
         figure.savefig(path, dpi=120)
@@ -101,8 +113,6 @@ def plot_connectivity(source, matrix: str = "recurrent", ax=None, path=None,
 
     **Returns:** the axes.
     """
-    import matplotlib.pyplot as plt
-
     from .checkpoint import Checkpoint
     from .connectivity import Connectivity, _offsets
     from .init import effective_weight
@@ -129,8 +139,8 @@ def plot_connectivity(source, matrix: str = "recurrent", ax=None, path=None,
     sources = spec.recurrent_regions if matrix == "recurrent" else spec.input_regions
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 5.5) if matrix == "recurrent" else (4, 5.5),
-                             layout="constrained")
+        _, ax = _new_axes(path, figsize=(6.5, 5.5) if matrix == "recurrent" else (4, 5.5),
+                          layout="constrained")
     W = np.asarray(W, dtype=float)
     vmax = float(np.max(np.abs(W))) if W.size and np.any(W) else 1.0
     image = ax.imshow(W if W.size else np.zeros((max(W.shape[0], 1), 1)), cmap="RdBu_r",
@@ -176,7 +186,7 @@ def plot_region_activity(source, activity, regions=(), trials=3, dt: float | Non
 
     **Returns:** the figure, one panel per region.
     """
-    import matplotlib.pyplot as plt
+    import matplotlib
 
     from .connectivity import _offsets
 
@@ -201,10 +211,10 @@ def plot_region_activity(source, activity, regions=(), trials=3, dt: float | Non
 
     cols = min(4, len(names))
     rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), sharex=True,
+    fig, axes = _new_axes(path, rows, cols, figsize=(3.2 * cols, 2.4 * rows), sharex=True,
                              squeeze=False, layout="constrained")
     time = np.arange(1, act.shape[1] + 1) * (dt or 1.0)
-    colours = plt.get_cmap("tab10")
+    colours = matplotlib.colormaps["tab10"]
     for ax, name in zip(axes.flat, names):
         for j, k in enumerate(picked):
             ax.plot(time, act[k][:, units[name]].mean(axis=1), color=colours(j % 10), lw=1,
@@ -237,7 +247,7 @@ def plot_loss(losses, ax=None, labels=None, smooth: int = 0, log: bool = True, p
 
     **Returns:** the axes.
     """
-    import matplotlib.pyplot as plt
+    import matplotlib
 
     values = _numpy(losses)
     if values.ndim == 1:
@@ -252,9 +262,9 @@ def plot_loss(losses, ax=None, labels=None, smooth: int = 0, log: bool = True, p
     if len(labels) != n:
         raise MRNNConfigError(f"labels: expected {n} names (one per run), got {len(labels)}")
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+        _, ax = _new_axes(path, figsize=(6, 4), layout="constrained")
     steps = np.arange(1, values.shape[0] + 1)
-    colours = plt.get_cmap("tab10")
+    colours = matplotlib.colormaps["tab10"]
     for k in range(n):
         colour = colours(k % 10)
         if smooth > 1 and values.shape[0] >= smooth:

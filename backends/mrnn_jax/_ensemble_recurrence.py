@@ -31,7 +31,7 @@ from jax.custom_derivatives import CustomVJPPrimal, SymbolicZero
 
 from ._activations import get_activation
 from ._functional import _PRECISION
-from ._recurrence import _fprime_from_output
+from mrnn_core.activations import derivative_from_output as _fprime_from_output
 
 
 class Config(NamedTuple):
