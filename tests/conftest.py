@@ -29,11 +29,11 @@ def pytest_report_header(config):
 
 _TESTS = Path(__file__).parent
 
-SLOW_FOLDERS = ("equivalence", "examples", "jax")
+SLOW_FOLDERS = ("equivalence", "examples", "jax", "sweep")
 """Folders whose every test is slow: the cross-backend property suite (27 min
 under the ci profile on the shared, loaded 2-core machine), the example
-scripts, and the JAX tests (each compiles programs: 30 min for the folder
-there)."""
+scripts, the JAX tests (each compiles programs: 30 min for the folder
+there), and the sweeps (each starts Ray and trial workers)."""
 
 SLOW_TESTS = {
     # Measured with --durations on the same loaded machine (seconds there).
@@ -49,6 +49,14 @@ SLOW_TESTS = {
     "analysis/test_analysis_flipflop_example.py": None,  # 120, trains the example
     "analysis/test_analysis_bad_inputs.py": ("test_jax_states_work_in_either_backend",),  # 26
     "bench/test_benchmark_smoke.py": None,  # 180 and 137, run the benchmarks
+    "bench/test_gpu_check.py": None,  # runs scripts/gpu_check.sh
+    # Subprocesses killed or launched on purpose: seconds each, however small the work.
+    "core/test_atomic_saves.py": None,
+    "torch/test_torch_resumable_training.py": (
+        "test_killed_at_random_points_and_resumed_equals_an_uninterrupted_run",),
+    "torch/test_distributed.py": None,
+    "torch/test_ensemble_benchmark.py": None,
+    "torch/test_ensemble_properties.py": None,
 }
 """Other slow tests: file (under tests/) -> test functions (None: all of them).
 Analysis tests run with the JAX finder (the ``analysis`` fixture's ``jax``
