@@ -387,8 +387,10 @@ def member_network_paths(checkpoint_dir, members: int) -> list[str]:
     return [os.path.join(os.fspath(checkpoint_dir), member_network_name(e)) for e in range(members)]
 
 
-def check_member_readouts(readout, members: int, readout_type: type, type_name: str):
-    """An ensemble's readouts: ``None``, or a list of ``members`` distinct ``readout_type``."""
+def check_member_readouts(readout, members: int, readout_type: type, type_name: str,
+                          distinct: bool = True):
+    """An ensemble's readouts: ``None``, or a list of ``members`` ``readout_type``, distinct
+    objects when `distinct` (torch modules are trained in place; JAX pytrees are not)."""
     if readout is None:
         return None
     if isinstance(readout, readout_type) or isinstance(readout, (str, bytes)) or not isinstance(
@@ -404,7 +406,7 @@ def check_member_readouts(readout, members: int, readout_type: type, type_name: 
         if not isinstance(r, readout_type):
             raise MRNNConfigError(
                 f"train: readout[{e}]: expected an {type_name}, got {type(r).__name__}")
-        if id(r) in seen:
+        if distinct and id(r) in seen:
             raise MRNNConfigError(
                 f"train: readout[{e}] is the same object as readout[{seen[id(r)]}]; every "
                 f"member needs its own readout")
