@@ -15,6 +15,12 @@ folder looks like::
         step-000000200/
         .step-000000300.tmp-x1y2/     a checkpoint being written (never read)
 
+An ensemble's run (``train(ensemble, task, ...)``) writes ``network_<e>.npz``
+(member ``e``'s network and readout; :func:`member_network_paths`) in place
+of ``network.npz``; its ``state.json`` adds ``members`` (``E``) and
+``member_history`` (``[step][E]``, each member's own loss; ``history``
+holds their sums), and ``history.json`` adds ``member_loss``.
+
 A checkpoint is written into a hidden temporary folder (each file through
 :func:`mrnn_core.files.atomic_write`, ``state.json`` last, holding a sha256
 of every other file) and only then renamed to ``step-<step>``; so a
