@@ -15,6 +15,12 @@ folder looks like::
         step-000000200/
         .step-000000300.tmp-x1y2/     a checkpoint being written (never read)
 
+An ensemble's run (``train(ensemble, task, ...)``) writes ``network_<e>.npz``
+(member ``e``'s network and readout; :func:`member_network_paths`) in place
+of ``network.npz``; its ``state.json`` adds ``members`` (``E``) and
+``member_history`` (``[step][E]``, each member's own loss; ``history``
+holds their sums), and ``history.json`` adds ``member_loss``.
+
 A checkpoint is written into a hidden temporary folder (each file through
 :func:`mrnn_core.files.atomic_write`, ``state.json`` last, holding a sha256
 of every other file) and only then renamed to ``step-<step>``; so a
@@ -80,6 +86,10 @@ class TrainResult:
     - `step`: the number of steps done.
     - `run_dir`: the run's folder (``None`` when it kept no checkpoints).
     - `last_checkpoint`: the folder of the newest checkpoint, or ``None``.
+    - `member_history`: for an ensemble, each member's own loss at every
+      step, a ``[step, E]`` float64 array (``history`` is then their sum);
+      ``None`` for a single model. An ensemble's ``readout`` is the list of
+      the members' readouts (or ``None``).
     """
 
     model: Any
@@ -88,6 +98,7 @@ class TrainResult:
     step: int = 0
     run_dir: str | None = None
     last_checkpoint: str | None = None
+    member_history: Any = None
 
 
 def _positive_int(name: str, value, minimum: int = 1) -> int:
@@ -319,7 +330,7 @@ def load_latest(run_dir, read: Callable[[str, dict], Any],
             continue
         # A run killed between a checkpoint and its history.json (or resumed
         # from an older checkpoint) gets the history of what it resumes from.
-        write_history(run_dir, state["history"], state["step"])
+        write_history(run_dir, state["history"], state["step"], state.get("member_history"))
         return loaded, state, folder
     if failures:
         raise MRNNConfigError(f"resume: no usable checkpoint in {os.fspath(run_dir)!r}; "
@@ -327,10 +338,17 @@ def load_latest(run_dir, read: Callable[[str, dict], Any],
     return None
 
 
-def write_history(run_dir, history, step: int) -> None:
-    """``run_dir/history.json``: ``{"step": step, "loss": [...]}``, written atomically."""
+def write_history(run_dir, history, step: int, member_history=None) -> None:
+    """``run_dir/history.json``: ``{"step": step, "loss": [...]}``, written atomically.
+
+    An ensemble's run adds ``"member_loss"``: ``[step][E]``, each member's own loss
+    (``"loss"`` is their sum).
+    """
+    record = {"step": step, "loss": [float(v) for v in history]}
+    if member_history is not None:
+        record["member_loss"] = [[float(v) for v in row] for row in member_history]
     with atomic_write(os.path.join(os.fspath(run_dir), HISTORY), "w", encoding="utf-8") as f:
-        json.dump({"step": step, "loss": [float(v) for v in history]}, f)
+        json.dump(record, f)
 
 
 def read_history(run_dir) -> list[float]:
@@ -341,6 +359,14 @@ def read_history(run_dir) -> list[float]:
 
 def check_resumed_state(state: dict, seed: int, steps: int, folder: str) -> None:
     """A resumed run must keep the seed it started with and not have passed ``steps``."""
+    if state.get("members") is not None:
+        raise RunMismatchError(
+            f"resume: the run in {folder!r} trained an ensemble of {state['members']} members; "
+            f"resuming it needs that Ensemble, train got a single model")
+    _check_seed_and_steps(state, seed, steps, folder)
+
+
+def _check_seed_and_steps(state: dict, seed: int, steps: int, folder: str) -> None:
     if state.get("seed") != seed:
         raise RunMismatchError(
             f"resume: the run in {folder!r} was started with seed={state.get('seed')!r}; resuming "
@@ -352,6 +378,71 @@ def check_resumed_state(state: dict, seed: int, steps: int, folder: str) -> None
         raise MRNNConfigError(
             f"checkpoint {folder!r}: history holds {len(state.get('history', ()))} losses for "
             f"step {state['step']}")
+
+
+# ----------------------------------------------------------------------------- ensembles
+
+def member_network_name(e: int) -> str:
+    """The file of member ``e``'s network checkpoint in an ensemble's checkpoint folder."""
+    return f"network_{e}.npz"
+
+
+def member_network_paths(checkpoint_dir, members: int) -> list[str]:
+    """The ``members`` network checkpoints of an ensemble's checkpoint folder, in member order
+    (what ``Ensemble.from_checkpoints`` takes)."""
+    return [os.path.join(os.fspath(checkpoint_dir), member_network_name(e)) for e in range(members)]
+
+
+def check_member_readouts(readout, members: int, readout_type: type, type_name: str,
+                          distinct: bool = True):
+    """An ensemble's readouts: ``None``, or a list of ``members`` ``readout_type``, distinct
+    objects when `distinct` (torch modules are trained in place; JAX pytrees are not)."""
+    if readout is None:
+        return None
+    if isinstance(readout, readout_type) or isinstance(readout, (str, bytes)) or not isinstance(
+            readout, (list, tuple)):
+        raise MRNNConfigError(
+            f"train: readout: an ensemble of {members} members takes a list of {members} "
+            f"{type_name} (one per member) or None, got {type(readout).__name__}")
+    if len(readout) != members:
+        raise MRNNConfigError(
+            f"train: readout: expected {members} readouts, one per member, got {len(readout)}")
+    seen = {}
+    for e, r in enumerate(readout):
+        if not isinstance(r, readout_type):
+            raise MRNNConfigError(
+                f"train: readout[{e}]: expected an {type_name}, got {type(r).__name__}")
+        if distinct and id(r) in seen:
+            raise MRNNConfigError(
+                f"train: readout[{e}] is the same object as readout[{seen[id(r)]}]; every "
+                f"member needs its own readout")
+        seen[id(r)] = e
+    return list(readout)
+
+
+def check_resumed_ensemble(state: dict, seed: int, steps: int, members: int, folder: str) -> None:
+    """:func:`check_resumed_state` for an ensemble of ``members`` networks."""
+    if state.get("members") != members:
+        what = ("a single model" if state.get("members") is None
+                else f"an ensemble of {state['members']} members")
+        raise RunMismatchError(
+            f"resume: the run in {folder!r} trained {what}; train got an ensemble of "
+            f"{members} members")
+    _check_seed_and_steps(state, seed, steps, folder)
+    rows = state.get("member_history")
+    if (not isinstance(rows, list) or len(rows) != state["step"]
+            or any(not isinstance(r, list) or len(r) != members for r in rows)):
+        raise MRNNConfigError(
+            f"checkpoint {folder!r}: member_history is not [step, E] = [{state['step']}, "
+            f"{members}]")
+
+
+def ensemble_state(*, step: int, seed: int, backend: str, history: list, member_history: list,
+                   members: int) -> dict:
+    """The ``state.json`` facts of an ensemble's checkpoint."""
+    return {"step": step, "seed": seed, "backend": backend, "members": members,
+            "history": list(history), "member_history": [list(map(float, r)) for r in member_history],
+            "rng": {"kind": "(seed, step)", "seed": seed, "next_step": step}}
 
 
 def prepare_run_dir(run_dir, resume: bool) -> str | None:

@@ -34,6 +34,7 @@ from mrnn_core.training import TrainResult as TrainResult
 
 from . import losses
 from ._model import mRNNBase, trainable_filter
+from .ensemble import Ensemble, member_optimiser
 from .readout import Readout
 
 __all__ = ["train", "TrainResult"]
@@ -168,13 +169,36 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
     - `regularizer`: ``regularizer(hs)`` of the rates ``[B, T, H]``, a scalar
       added to the loss (``lambda hs: 1e-3 * mrnn_jax.losses.rate_l2(hs)``), or ``None``.
 
+    **Ensembles:** `model` may be an :class:`mrnn_jax.Ensemble` of ``E``
+    members, with `readout` ``None`` or a list of ``E`` readouts (one per
+    member, all reading the same units). The step's loss is the sum of the
+    members' own losses (each as above, `regularizer` included, on the
+    member's rates), and the optimiser runs per member
+    (:func:`mrnn_jax.ensemble.member_optimiser`: its own state, and a
+    clipped global norm of its own gradients), so each member trains exactly
+    as if alone. Every member sees the same trials and draws the same noise,
+    that of the key of step ``(seed, i)``, so member ``e`` ends as
+    ``train(ens.members()[e], task, seed=seed, ...)`` would (to rounding:
+    the batched matmul may sum in another order). A checkpoint holds one
+    network checkpoint per member, ``network_<e>.npz``
+    (``Ensemble.from_checkpoints`` loads them), the stacked arrays and
+    optimiser states, and the loss history of every member.
+
     **Returns:** :class:`mrnn_core.training.TrainResult` with the trained
-    ``model`` and ``readout``.
+    ``model`` and ``readout`` (an ensemble's run: the trained ``Ensemble``,
+    the list of trained readouts, ``member_history`` ``[steps, E]``, and
+    ``history`` holding the sums).
     """
     callback_every = core.check_settings(
         steps=steps, batch_size=batch_size, checkpoint_every=checkpoint_every, keep=keep,
         seed=seed, callback_every=callback_every, loss=loss, run_dir=run_dir, resume=resume,
         lr=lr, callback=callback)
+    if isinstance(model, Ensemble):
+        return _train_ensemble(
+            model, task, optimizer=optimizer, lr=lr, steps=steps, batch_size=batch_size,
+            readout=readout, run_dir=run_dir, checkpoint_every=checkpoint_every, keep=keep,
+            resume=resume, seed=seed, progress=progress, callback=callback,
+            callback_every=callback_every, loss=loss, noise=noise, regularizer=regularizer)
     _check_model(model, readout)
     sample = core.check_task(task, loss)
     if regularizer is not None and not callable(regularizer):
@@ -244,3 +268,142 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
         last = newest[0][1] if newest else None
     trained_model, trained_readout = eqx.combine(carry["trainable"], frozen)
     return TrainResult(trained_model, trained_readout, history, len(history), run_dir, last)
+
+
+# ----------------------------------------------------------------------------- ensembles
+
+@functools.lru_cache(maxsize=16)
+def _per_member(optimizer):
+    """``member_optimiser(optimizer)``, one object per optimiser, so runs share a compiled step."""
+    return member_optimiser(optimizer)
+
+
+def _stack_readouts(readouts):
+    """The members' readouts as one pytree with a leading member axis (they must read alike)."""
+    if readouts is None:
+        return None
+    first = readouts[0]
+    for e, r in enumerate(readouts[1:], start=1):
+        if (r.readout_spec, r.spec) != (first.readout_spec, first.spec) or (
+                r.weight.shape, r.weight.dtype) != (first.weight.shape, first.weight.dtype):
+            raise MRNNConfigError(
+                f"train: readout[{e}]: expected a readout like readout[0] (the same regions, "
+                f"outputs, Dale flag, bias and dtype {first.weight.dtype}{list(first.weight.shape)}, "
+                f"for the same spec), got {r!r} with weight {r.weight.dtype}{list(r.weight.shape)}")
+    return jax.tree.map(lambda *a: jnp.stack(a), *readouts)
+
+
+@eqx.filter_jit
+def _update_ensemble(trainable, frozen, opt_state, inputs, targets, mask, key, optimizer, loss,
+                     noise, regularizer):
+    """One optax step of every member: ``(trainable, opt_state, losses [E])``."""
+    def loss_fn(trainable):
+        ens, out = eqx.combine(trainable, frozen)
+        E = len(ens)
+        # every member draws the noise it would draw alone with this step's key
+        keys = jax.vmap(lambda _: key)(jnp.arange(E)) if noise else None
+        if ens.kind == "leaky":
+            x0, h0 = ens.batched_initial_condition(inputs.shape[0])
+            _, hs = ens(inputs, x0, h0, key=keys)
+        else:
+            hs = ens(inputs, h0=ens.batched_initial_condition(inputs.shape[0]), key=keys)
+        outputs = hs if out is None else jax.vmap(lambda r, h: r(h))(out, hs)
+
+        def own(o, h):
+            value = _loss_value(o, targets, mask, loss)
+            return value if regularizer is None else value + regularizer(h)
+
+        values = jax.vmap(own)(outputs, hs)
+        return jnp.sum(values), values
+
+    grads, values = eqx.filter_grad(loss_fn, has_aux=True)(trainable)
+    changes, opt_state = optimizer.update(grads, opt_state, trainable)
+    return eqx.apply_updates(trainable, changes), opt_state, values
+
+
+def _train_ensemble(ens, task, *, optimizer, lr, steps, batch_size, readout, run_dir,
+                    checkpoint_every, keep, resume, seed, progress, callback, callback_every,
+                    loss, noise, regularizer) -> TrainResult:
+    """:func:`train` for an :class:`Ensemble` (its docstring's "Ensembles")."""
+    E = len(ens)
+    readouts = core.check_member_readouts(readout, E, Readout, "mrnn_jax.Readout", distinct=False)
+    stacked = _stack_readouts(readouts)
+    sample = core.check_task(task, loss)
+    if regularizer is not None and not callable(regularizer):
+        raise MRNNConfigError(f"train: regularizer must be callable(hs) -> scalar, got {regularizer!r}")
+    optimizer = _per_member(_make_optimizer(optimizer, lr))
+    run_dir = core.prepare_run_dir(run_dir, resume)
+
+    net = (ens, stacked)
+    trainable, frozen = eqx.partition(net, trainable_filter(net))
+    opt_state = optimizer.init(trainable)
+    start, history, member_history = 0, [], []
+    if resume:
+        found = core.load_latest(
+            run_dir, lambda folder, state: _read(folder, trainable, frozen, opt_state),
+            lambda state, folder: core.check_resumed_ensemble(state, seed, steps, E, folder))
+        if found is not None:
+            (trainable, frozen, opt_state), state, _ = found
+            start, history = state["step"], [float(v) for v in state["history"]]
+            member_history = [[float(v) for v in row] for row in state["member_history"]]
+
+    dtype = ens.model.W_rec.dtype
+    base_key = jax.random.key(seed)
+    n_outputs = ens.spec.hidden_size if readouts is None else readouts[0].readout_spec.out_features
+    carry = {"trainable": trainable, "opt_state": opt_state}
+
+    def do_step(i: int) -> float:
+        inputs, targets, mask = core.check_batch(sample(batch_size, core.step_rng(seed, i)), loss)
+        if loss == "cross_entropy":
+            core.check_labels(n_outputs, targets)
+            y = jnp.asarray(targets, dtype=jnp.int32)
+        else:
+            y = jnp.asarray(targets, dtype=dtype)
+        m = None if mask is None else jnp.asarray(mask, dtype=dtype)
+        carry["trainable"], carry["opt_state"], values = _update_ensemble(
+            carry["trainable"], frozen, carry["opt_state"], jnp.asarray(inputs, dtype=dtype), y, m,
+            jax.random.fold_in(base_key, i), optimizer, loss, noise, regularizer)
+        values = np.asarray(values)
+        member_history.append([float(v) for v in values])
+        return float(values.sum())
+
+    def members_now():
+        trained, out = eqx.combine(carry["trainable"], frozen)
+        outs = ([None] * E if out is None
+                else [jax.tree.map(lambda a, e=e: a[e], out) for e in range(E)])
+        return trained, outs
+
+    def save(step: int, history: list) -> str:
+        trained, outs = members_now()
+        writers = {}
+        for e, (member, out) in enumerate(zip(trained.members(), outs)):
+            ckpt = member.to_checkpoint()
+            writers[core.member_network_name(e)] = (ckpt if out is None
+                                                    else out.add_to_checkpoint(ckpt)).save
+        arrays = {f"param_{k:05d}": np.asarray(a) for k, a in enumerate(_arrays(carry["trainable"]))}
+        arrays.update({f"frozen_{k:05d}": np.asarray(a) for k, a in enumerate(_arrays(frozen))})
+        arrays.update({f"opt_{k:05d}": np.asarray(a) for k, a in enumerate(_arrays(carry["opt_state"]))})
+
+        def write_training(path):
+            with open(path, "wb") as f:
+                np.savez(f, **arrays)
+
+        writers[TRAINING] = write_training
+        folder = core.write_checkpoint(
+            run_dir, step, writers,
+            core.ensemble_state(step=step, seed=seed, backend="jax", history=history,
+                                member_history=member_history, members=E),
+            keep)
+        core.write_history(run_dir, history, step, member_history)
+        return folder
+
+    last = core.run_loop(start=start, steps=steps, seed=seed, do_step=do_step,
+                         save=None if run_dir is None else save,
+                         checkpoint_every=checkpoint_every, callback=callback,
+                         callback_every=callback_every, history=history, progress=progress)
+    if last is None and run_dir is not None:
+        newest = core.list_checkpoints(run_dir)
+        last = newest[0][1] if newest else None
+    trained, outs = members_now()
+    return TrainResult(trained, None if readouts is None else outs, history, len(history), run_dir,
+                       last, member_history=np.asarray(member_history, np.float64).reshape(-1, E))

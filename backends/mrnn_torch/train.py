@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -30,6 +31,7 @@ from mrnn_core.training import TrainResult as TrainResult
 
 from . import losses
 from ._base import mRNNBase
+from .ensemble import Ensemble
 from .readout import Readout
 
 __all__ = ["train", "TrainResult"]
@@ -179,13 +181,36 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
     - `regularizer`: ``regularizer(hs)`` of the rates ``[B, T, H]``, a scalar
       added to the loss (e.g. ``lambda hs: 1e-3 * losses.rate_l2(hs)``), or ``None``.
 
+    **Ensembles:** `model` may be an :class:`mrnn_torch.Ensemble` of ``E``
+    members, with `readout` ``None`` or a list of ``E`` readouts (one per
+    member). The step's loss is the sum of the members' own losses (each as
+    above, `regularizer` included, on the member's rates ``hs[e]``), and one
+    optimiser over the ensemble's (and readouts') parameters takes the step.
+    Members share no parameter, so each gets exactly the gradient it would
+    get alone; Adam, SGD and every per-parameter ``torch.optim`` optimiser
+    then train each member exactly as if alone (one that looks across
+    parameters, such as LBFGS, would couple them). Every member sees the
+    same trials and the same noise draws, those of step ``(seed, i)``, so
+    member ``e`` ends as ``train(ens.members()[e], task, seed=seed, ...)``
+    would (to rounding: the batched matmul may sum in another order). A
+    checkpoint holds one network checkpoint per member, ``network_<e>.npz``
+    (``Ensemble.from_checkpoints`` loads them), the ensemble's, readouts'
+    and optimiser's state, and the loss history of every member.
+
     **Returns:** :class:`mrnn_core.training.TrainResult` (``model`` and
-    ``readout`` are the objects passed in, trained).
+    ``readout`` are the objects passed in, trained; an ensemble's run also
+    sets ``member_history`` ``[steps, E]``, and ``history`` holds the sums).
     """
     callback_every = core.check_settings(
         steps=steps, batch_size=batch_size, checkpoint_every=checkpoint_every, keep=keep,
         seed=seed, callback_every=callback_every, loss=loss, run_dir=run_dir, resume=resume,
         lr=lr, callback=callback)
+    if isinstance(model, Ensemble):
+        return _train_ensemble(
+            model, task, optimizer=optimizer, lr=lr, steps=steps, batch_size=batch_size,
+            readout=readout, run_dir=run_dir, checkpoint_every=checkpoint_every, keep=keep,
+            resume=resume, seed=seed, progress=progress, callback=callback,
+            callback_every=callback_every, loss=loss, noise=noise, regularizer=regularizer)
     _check_model(model, readout)
     sample = core.check_task(task, loss)
     if regularizer is not None and not callable(regularizer):
@@ -252,3 +277,125 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
         newest = core.list_checkpoints(run_dir)
         last = newest[0][1] if newest else None
     return TrainResult(model, readout, history, len(history), run_dir, last)
+
+
+# ----------------------------------------------------------------------------- ensembles
+
+def _restore_ensemble(ens, readouts, optimizer, folder):
+    """:func:`_restore` for an ensemble: its, its readouts' and the optimiser's state, in place."""
+    state = torch.load(os.path.join(folder, TRAINING), map_location=ens.networks[0].device,
+                       weights_only=True)
+    if not isinstance(state, dict) or set(state) != {"ensemble", "readouts", "optimizer"}:
+        raise MRNNConfigError(
+            f"checkpoint {folder!r}: {TRAINING} is not an mrnn_torch ensemble training state")
+    if (state["readouts"] is None) != (readouts is None):
+        raise core.RunMismatchError(
+            f"checkpoint {folder!r}: the run was {'without' if state['readouts'] is None else 'with'} "
+            f"readouts, train got {'none' if readouts is None else 'them'}")
+    modules = [ens] + ([] if readouts is None else readouts)
+    stored = [state["ensemble"]] + ([] if readouts is None else list(state["readouts"]))
+    if len(stored) != len(modules):
+        raise core.RunMismatchError(
+            f"checkpoint {folder!r}: {len(stored) - 1} readouts stored, train got {len(modules) - 1}")
+    backup = [_copy(m.state_dict()) for m in modules], _copy(optimizer.state_dict())
+    try:
+        for m, s in zip(modules, stored):
+            m.load_state_dict(s)
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as err:
+        for m, s in zip(modules, backup[0]):
+            m.load_state_dict(s)
+        optimizer.load_state_dict(backup[1])
+        raise core.RunMismatchError(
+            f"checkpoint {folder!r}: its state does not fit this run's ensemble, readouts or "
+            f"optimizer: {err}") from None
+
+
+def _train_ensemble(ens, task, *, optimizer, lr, steps, batch_size, readout, run_dir,
+                    checkpoint_every, keep, resume, seed, progress, callback, callback_every,
+                    loss, noise, regularizer) -> TrainResult:
+    """:func:`train` for an :class:`Ensemble` (its docstring's "Ensembles")."""
+    E = len(ens)
+    readouts = core.check_member_readouts(readout, E, Readout, "mrnn_torch.Readout")
+    sample = core.check_task(task, loss)
+    if regularizer is not None and not callable(regularizer):
+        raise MRNNConfigError(f"train: regularizer must be callable(hs) -> scalar, got {regularizer!r}")
+    params = list(ens.parameters()) + [p for r in readouts or () for p in r.parameters()]
+    optimizer = _make_optimizer(optimizer, params, lr)
+    run_dir = core.prepare_run_dir(run_dir, resume)
+
+    start, history, member_history = 0, [], []
+    if resume:
+        found = core.load_latest(
+            run_dir, lambda folder, state: _restore_ensemble(ens, readouts, optimizer, folder),
+            lambda state, folder: core.check_resumed_ensemble(state, seed, steps, E, folder))
+        if found is not None:
+            _, state, _ = found
+            start, history = state["step"], [float(v) for v in state["history"]]
+            member_history = [[float(v) for v in row] for row in state["member_history"]]
+
+    members = ens.members()
+    first = members[0]
+    device, dtype = first.device, first._dtype
+
+    def do_step(i: int) -> float:
+        inputs, targets, mask = core.check_batch(sample(batch_size, core.step_rng(seed, i)), loss)
+        x = torch.as_tensor(inputs, device=device, dtype=dtype)
+        if loss == "cross_entropy":
+            y = torch.as_tensor(targets, device=device, dtype=torch.long)
+        else:
+            y = torch.as_tensor(targets, device=device, dtype=dtype)
+        m = None if mask is None else torch.as_tensor(mask, device=device, dtype=dtype)
+        with _step_rng(device, core.step_seed(seed, i)):
+            init = ens.batched_initial_condition(x.shape[0])
+            eps = {}
+            if noise:
+                # the draws a single member makes with this step's seed, shared by all
+                eps_x, eps_u = first._noise_draws(x, init[0][0] if ens.kind == "leaky" else init[0],
+                                                  None)
+                eps = {"eps_x": eps_x.expand(E, *eps_x.shape),
+                       "eps_u": eps_u.expand(E, *eps_u.shape)}
+            if ens.kind == "leaky":
+                _, hs = ens(x, *init, **eps)
+            else:
+                hs = ens(x, h0=init, **eps)
+            own = []
+            for e in range(E):
+                outputs = hs[e] if readouts is None else readouts[e](hs[e])
+                if loss == "cross_entropy":
+                    core.check_labels(outputs.shape[-1], targets)
+                value = _loss(outputs, y, m, loss)
+                if regularizer is not None:
+                    value = value + regularizer(hs[e])
+                own.append(value)
+            total = torch.stack(own).sum()
+            optimizer.zero_grad()
+            total.backward()
+            optimizer.step()
+        member_history.append([float(v) for v in torch.stack(own).detach().cpu().tolist()])
+        return float(total.item())
+
+    def save(step: int, history: list) -> str:
+        ckpts = [_network_checkpoint(mm, None if readouts is None else readouts[e])
+                 for e, mm in enumerate(members)]
+        state = {"ensemble": ens.state_dict(), "optimizer": optimizer.state_dict(),
+                 "readouts": None if readouts is None else [r.state_dict() for r in readouts]}
+        writers = {core.member_network_name(e): c.save for e, c in enumerate(ckpts)}
+        writers[TRAINING] = lambda path: torch.save(state, path)
+        folder = core.write_checkpoint(
+            run_dir, step, writers,
+            core.ensemble_state(step=step, seed=seed, backend="torch", history=history,
+                                member_history=member_history, members=E),
+            keep)
+        core.write_history(run_dir, history, step, member_history)
+        return folder
+
+    last = core.run_loop(start=start, steps=steps, seed=seed, do_step=do_step,
+                         save=None if run_dir is None else save,
+                         checkpoint_every=checkpoint_every, callback=callback,
+                         callback_every=callback_every, history=history, progress=progress)
+    if last is None and run_dir is not None:
+        newest = core.list_checkpoints(run_dir)
+        last = newest[0][1] if newest else None
+    return TrainResult(ens, readouts, history, len(history), run_dir, last,
+                       member_history=np.asarray(member_history, dtype=np.float64).reshape(-1, E))
