@@ -43,6 +43,7 @@ from mrnn_core.dynamics import check_alpha
 from mrnn_core.checkpoint import check_is_checkpoint
 from mrnn_core.validate import check_array, check_structure, expected_shapes
 
+from ._compat import own_state_keys
 from ._device import resolve_device, resolve_dtype
 from ._functional import effective_weights as _effective_weights
 from ._functional import call_input, get_activation, simulate
@@ -120,8 +121,9 @@ def _hide_pending(module, state_dict, prefix, local_metadata):
 def _fill_pending(module, state_dict, prefix, *_):
     """A state_dict never holds the stand-ins: loading one keeps the model's."""
     for key in _PENDING.values():
-        if key in module._parameters:
-            state_dict.setdefault(prefix + key, module._parameters[key].detach())
+        pending = getattr(module, key, None)
+        if pending is not None:
+            state_dict.setdefault(prefix + key, pending.detach())
 
 
 def _resync_after_load(module, incompatible_keys):
@@ -439,9 +441,9 @@ class mRNNBase(RegionHelpers, nn.Module):
                 continue
             key = _param_key(what, r.name)
             keys.pop(r.name, None)
-            self._parameters.pop(key, None)
-            for anchor in ("_anchor_" + key, "_anchor_0" + key):
-                self._buffers.pop(anchor, None)
+            for old in (key, "_anchor_" + key, "_anchor_0" + key):
+                if getattr(self, old, None) is not None:
+                    delattr(self, old)
             if not getattr(r, _REGION_PARAMS[what][0]) or (what == "log_tau"
                                                            and self._kind != "leaky"):
                 continue  # an Elman network has no time constant to learn
@@ -463,7 +465,7 @@ class mRNNBase(RegionHelpers, nn.Module):
         """Reject a region whose parameter names would clash with another region's."""
         for what, (flag, _) in _REGION_PARAMS.items():
             key = _param_key(what, r.name)
-            if getattr(r, flag) and key in self._parameters:
+            if getattr(r, flag) and isinstance(getattr(self, key, None), nn.Parameter):
                 raise MRNNConfigError(
                     f"recurrent region {r.name!r}: its {flag} parameter would be stored as "
                     f"{key!r}, which another region already uses ('.' becomes '_'); rename one"
@@ -683,9 +685,10 @@ class mRNNBase(RegionHelpers, nn.Module):
         listed before finalising, now holding ``W`` (so an optimiser built
         before finalising trains it), or a new parameter."""
         value = self._tensor(W)
-        pending = self._parameters.pop(_PENDING[name], None)
+        pending = getattr(self, _PENDING[name], None)
         if pending is None:
             return nn.Parameter(value)
+        delattr(self, _PENDING[name])
         pending.data = value
         return pending
 
@@ -967,8 +970,7 @@ class mRNNBase(RegionHelpers, nn.Module):
         region_keys = {**{k: "base_firing" for k in self._bias_keys.values()},
                        **{k: "init" for k in self._init_keys.values()},
                        **{k: "log_tau" for k in self._tau_keys.values()}}
-        own = [k for k, v in (*self._parameters.items(), *self._buffers.items())
-               if v is not None and k not in self._non_persistent_buffers_set]
+        own = own_state_keys(self)
         children = {name for name, _ in self.named_children()}
         given = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
         if strict:

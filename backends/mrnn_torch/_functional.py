@@ -35,6 +35,7 @@ from mrnn_core import (
 )
 
 from ._blocks import RECURRENCE_MODES, choose_plan
+from ._compat import is_functorch_wrapped, unsafe_view, version_stamp
 from ._fused import Recurrence
 
 
@@ -127,9 +128,6 @@ def _time_major(a, batch_first: bool, batched: bool):
     return a.transpose(0, 1) if batch_first else a
 
 
-_unsafe_view = torch.ops.aten._unsafe_view
-
-
 def _alpha(params: Mapping, dynamics: Dynamics):
     """alpha of the leaky update: a Python float, or an ``[H]`` tensor.
 
@@ -170,10 +168,8 @@ def _uniform_alpha(tau, dynamics: Dynamics):
     the same fixed ``tau`` tensor every call), so the device is read once.
     """
     key = id(tau)
-    try:
-        stamp = (tau._version, dynamics.dt, dynamics.kind)
-    except RuntimeError:  # inference tensors keep no version counter
-        stamp = None
+    version = version_stamp(tau)
+    stamp = None if version is None else (version, dynamics.dt, dynamics.kind)
     hit = _UNIFORM.get(key)
     if stamp is not None and hit is not None and hit[0]() is tau and hit[1] == stamp:
         return hit[2]
@@ -192,7 +188,7 @@ def _drive(W_inp_eff, b, dynamics: Dynamics, u, s, eps_x, eps_u, scale=1.0, c_x=
     ``[H]`` tensors (per-unit alpha); ``c_u`` defaults to
     ``dynamics.inp_noise_const``. One fresh, contiguous tensor that is not
     a view (the fused recurrence overwrites it): a single ``addmm`` forms
-    ``scale (u W^T + b)``, reshaped with ``_unsafe_view`` (``reshape`` would
+    ``scale (u W^T + b)``, reshaped with :func:`~._compat.unsafe_view` (``reshape`` would
     return a view of the 2-D result), and noise and stimulus are added into
     it in place, which autograd allows because ``addmm`` does not keep its
     output for backward.
@@ -211,7 +207,7 @@ def _drive(W_inp_eff, b, dynamics: Dynamics, u, s, eps_x, eps_u, scale=1.0, c_x=
     H, I = W_inp_eff.shape
     rows = math.prod(u.shape[:-1])  # not -1: I may be 0
     drive = torch.addmm(b, u.reshape(rows, I), W_inp_eff.T, beta=s0, alpha=s0)
-    drive = _unsafe_view(drive, (*u.shape[:-1], H))
+    drive = unsafe_view(drive, (*u.shape[:-1], H))
     if eps_x is not None:
         if isinstance(c_x, torch.Tensor):
             drive.addcmul_(eps_x, c_x)
@@ -408,8 +404,7 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
 
 def _under_transform(*tensors) -> bool:
     """Whether any tensor is wrapped by a ``torch.func`` transform (grad, vmap, ...)."""
-    wrapped = torch._C._functorch.is_functorch_wrapped_tensor
-    return any(t is not None and wrapped(t) for t in tensors)
+    return any(t is not None and is_functorch_wrapped(t) for t in tensors)
 
 
 def _simulate_fused(params, dynamics, W_rec, W_inp_eff, call, plan, f, inp, state, h0,
