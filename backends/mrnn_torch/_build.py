@@ -1,12 +1,7 @@
-"""Building a network: every call edits the model's :class:`mrnn_core.NetworkSpec`.
-
-``add_*``, :meth:`~BuildMixin.freeze` and :meth:`~BuildMixin.unfreeze`
-build a new spec (the core validates it, so a refused call leaves the model
-as it was) and hand it to ``_adopt`` / ``_set_spec``
-(:mod:`mrnn_torch._regions`); the ``finalize_*`` calls draw masks and weights
-from the spec in :mod:`mrnn_core` and hand them to ``_set_recurrent`` /
-``_set_input`` (:mod:`mrnn_torch._params`).
-"""
+"""Building: ``add_*``, ``freeze`` and ``finalize_*`` edit the model's
+:class:`mrnn_core.NetworkSpec` (validated by the core, so a refused call
+changes nothing), then hand it to ``_adopt`` / ``_set_spec``, or the drawn
+matrices to ``_set_recurrent`` / ``_set_input``."""
 
 from __future__ import annotations
 

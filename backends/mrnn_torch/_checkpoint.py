@@ -1,9 +1,5 @@
-"""Checkpoints: ``load_state_dict`` checked before any copy, ``to_checkpoint`` / ``from_checkpoint``.
-
-A refused state_dict raises :class:`mrnn_core.MRNNStateDictError` and leaves
-the model as it was; :class:`mrnn_core.Checkpoint` is the backend-neutral
-file format (the JAX models read and write the same).
-"""
+"""Checkpoints: ``load_state_dict`` (every array checked before any copy) and
+:class:`mrnn_core.Checkpoint` conversion."""
 
 from __future__ import annotations
 
@@ -44,7 +40,7 @@ def _as_array(value):
 
 
 class CheckpointMixin:
-    """State_dict loading and :class:`mrnn_core.Checkpoint` conversion of :class:`~mrnn_torch.mRNNBase`."""
+    """State_dict loading and checkpoints of :class:`~mrnn_torch.mRNNBase`."""
 
     # state_dict --------------------------------------------------------------
 
@@ -87,9 +83,8 @@ class CheckpointMixin:
         def label(key):
             return f"load_state_dict: state_dict[{prefix + key!r}]"
 
-        region_keys = {**{k: "base_firing" for k in self._bias_keys.values()},
-                       **{k: "init" for k in self._init_keys.values()},
-                       **{k: "log_tau" for k in self._tau_keys.values()}}
+        region_keys = {key: (what, name) for what, keys in self._region_param_keys()
+                       for name, key in keys.items()}
         own = own_state_keys(self)
         children = {name for name, _ in self.named_children()}
         given = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
@@ -117,13 +112,10 @@ class CheckpointMixin:
             arrays[key] = check_array(label(key), _as_array(value), shapes[key],
                                       structure=key in _STRUCTURE)
         check_structure(self._spec, arrays, {k: label(k) for k in _STRUCTURE})
-        rows = _slices(self._spec.recurrent_regions)
-        names = {key: name for keys in (self._bias_keys, self._init_keys, self._tau_keys)
-                 for name, key in keys.items()}
-        for key, what in region_keys.items():
+        for key, (what, name) in region_keys.items():
             if key not in given:
                 continue
-            n = rows[names[key]].stop - rows[names[key]].start
+            n = self._spec.region(name).num_units
             a = check_array(label(key), _as_array(given[key]), (n,))
             if what == "log_tau":
                 with np.errstate(over="ignore", under="ignore"):

@@ -1,11 +1,4 @@
-"""The model's tensors: parameters, buffers, their state_dict hooks, device and dtype.
-
-Per-region trained vectors are registered as ``base_firing_<region>``,
-``init_<region>`` and ``log_tau_<region>``; ``W_rec`` / ``W_inp`` and their
-masks and sign matrices are set when a side is finalised or a checkpoint is
-loaded. :meth:`ParamsMixin._params` gathers what :func:`mrnn_torch.simulate`
-takes.
-"""
+"""The model's tensors: parameters, buffers, state_dict hooks, device and dtype."""
 
 from __future__ import annotations
 
@@ -44,7 +37,7 @@ def _fill_missing_biases(module, state_dict, prefix, *_):
     """A state_dict saved without the per-region parameters (mRNNTorch never
     saved learnable biases; older mrnn files have no init or tau ones) loads
     strictly: the missing ones keep their current values."""
-    for keys in (module._bias_keys, module._init_keys, module._tau_keys):
+    for _, keys in module._region_param_keys():
         for key in keys.values():
             state_dict.setdefault(prefix + key, getattr(module, key).detach())
 
@@ -84,8 +77,7 @@ class ParamsMixin:
         ``keep_tau`` keeps an existing ``log_tau`` (a region replaced by
         ``model[name] = ...`` keeps what it learned).
         """
-        for what, keys in (("base_firing", self._bias_keys), ("init", self._init_keys),
-                           ("log_tau", self._tau_keys)):
+        for what, keys in self._region_param_keys():
             if what == "log_tau" and keep_tau:
                 continue
             key = _param_key(what, r.name)
@@ -109,6 +101,11 @@ class ParamsMixin:
             self.register_parameter(key, value)
             if what == "log_tau":
                 self._set_tau_anchor(r.name, tau0)
+
+    def _region_param_keys(self):
+        """``(quantity, {region name: parameter name})`` for bias, init and log tau."""
+        return (("base_firing", self._bias_keys), ("init", self._init_keys),
+                ("log_tau", self._tau_keys))
 
     def _check_bias_key(self, r, others=()) -> None:
         """Reject a region whose parameter names would clash with another

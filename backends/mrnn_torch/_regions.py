@@ -1,12 +1,8 @@
-"""Region access with mRNNTorch's API: ``model[name]``, ``region_dict``, ``inp_dict``.
+"""Region objects with mRNNTorch's API (``model[name]``, ``region_dict``, ``inp_dict``).
 
-The spec is the truth; the :class:`~mrnn_torch.region.RecurrentRegion` /
-:class:`~mrnn_torch.region.InputRegion` objects exist for mRNNTorch code.
-They are created as the spec grows (:meth:`RegionsMixin._adopt`), and
-:meth:`RegionsMixin._sync_regions` points their tensors at the model's
-(learnable vectors, blocks of the finalised matrices) whenever those are
-replaced (finalising, loading, ``.to()``, copying).
-"""
+The spec is the truth: region objects are created as it grows, and
+``_sync_regions`` points their tensors at the model's whenever those are
+replaced (finalising, loading, ``.to()``, copying)."""
 
 from __future__ import annotations
 

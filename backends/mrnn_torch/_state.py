@@ -1,11 +1,4 @@
-"""Time constants, baseline drive, initial state, noise, and the forward call.
-
-``model.tau`` is computed from the spec and ``dynamics`` (cached per spec),
-a checkpoint's fixed time constants, and learned ``log_tau_<region>``
-parameters; ``alpha`` and the noise constants follow from it. ``_run`` is the
-forward pass of both subclasses: :func:`mrnn_torch.simulate` on
-:meth:`~mrnn_torch._params.ParamsMixin._params`.
-"""
+"""Time constants, baseline drive, initial state, noise and the forward call."""
 
 from __future__ import annotations
 
