@@ -93,10 +93,9 @@ class RegionsMixin:
         model's parameters, and each connection of a finalised side views its
         block of the model's matrices (every region then has a connection to
         every recurrent region; undeclared ones are zero connections)."""
-        for name, key in self._bias_keys.items():
-            self.region_dict[name].base_firing = getattr(self, key)
-        for name, key in self._init_keys.items():
-            self.region_dict[name].init = getattr(self, key)
+        for what, keys in self._region_param_keys()[:2]:  # base_firing, init
+            for name, key in keys.items():
+                setattr(self.region_dict[name], what, getattr(self, key))
         rows = _slices(self._spec.recurrent_regions)
         sides = []
         if self.rec_finalized:
@@ -150,17 +149,13 @@ class RegionsMixin:
                 f"model[{name!r}] = ...: its sign matrix is finalised with sign {old.sign!r}, "
                 f"got a region of sign {region.sign!r}"
             )
-        if recurrent:
-            new = dataclasses.replace(
-                self._spec.region(name), sign=region.sign,
-                base_firing=tuple(region.base_firing.tolist()), init=tuple(region.init.tolist()),
-                parent_region=region.parent_region, learnable_bias=region.learnable_bias)
-            regions = tuple(new if r.name == name else r for r in self._spec.recurrent_regions)
-            spec = dataclasses.replace(self._spec, recurrent_regions=regions)
-        else:
-            new = dataclasses.replace(self._spec.region(name), sign=region.sign)
-            regions = tuple(new if r.name == name else r for r in self._spec.input_regions)
-            spec = dataclasses.replace(self._spec, input_regions=regions)
+        own = dict(base_firing=tuple(region.base_firing.tolist()), init=tuple(region.init.tolist()),
+                   parent_region=region.parent_region,
+                   learnable_bias=region.learnable_bias) if recurrent else {}
+        new = dataclasses.replace(self._spec.region(name), sign=region.sign, **own)
+        side = "recurrent_regions" if recurrent else "input_regions"
+        spec = dataclasses.replace(self._spec, **{side: tuple(
+            new if r.name == name else r for r in getattr(self._spec, side))})
         region.to(device=self._device, dtype=self._dtype)
         if recurrent:
             self._register_region_params(new, region, keep_tau=True)
