@@ -35,7 +35,8 @@ from mrnn_core import (
 )
 
 from ._blocks import RECURRENCE_MODES, choose_plan
-from ._compat import is_functorch_wrapped, unsafe_view, version_stamp
+from ._compat import is_functorch_wrapped, version_stamp
+from ._compat import unsafe_view as _unsafe_view  # also imported by the ensemble recurrence
 from ._fused import Recurrence
 
 
@@ -188,7 +189,7 @@ def _drive(W_inp_eff, b, dynamics: Dynamics, u, s, eps_x, eps_u, scale=1.0, c_x=
     ``[H]`` tensors (per-unit alpha); ``c_u`` defaults to
     ``dynamics.inp_noise_const``. One fresh, contiguous tensor that is not
     a view (the fused recurrence overwrites it): a single ``addmm`` forms
-    ``scale (u W^T + b)``, reshaped with :func:`~._compat.unsafe_view` (``reshape`` would
+    ``scale (u W^T + b)``, reshaped with ``_unsafe_view`` (``reshape`` would
     return a view of the 2-D result), and noise and stimulus are added into
     it in place, which autograd allows because ``addmm`` does not keep its
     output for backward.
@@ -207,7 +208,7 @@ def _drive(W_inp_eff, b, dynamics: Dynamics, u, s, eps_x, eps_u, scale=1.0, c_x=
     H, I = W_inp_eff.shape
     rows = math.prod(u.shape[:-1])  # not -1: I may be 0
     drive = torch.addmm(b, u.reshape(rows, I), W_inp_eff.T, beta=s0, alpha=s0)
-    drive = unsafe_view(drive, (*u.shape[:-1], H))
+    drive = _unsafe_view(drive, (*u.shape[:-1], H))
     if eps_x is not None:
         if isinstance(c_x, torch.Tensor):
             drive.addcmul_(eps_x, c_x)
