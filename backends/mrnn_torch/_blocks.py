@@ -16,6 +16,8 @@ from mrnn_core import MRNNConfigError
 from mrnn_core import blockplan
 from mrnn_core.blockplan import AUTO_MIN_HIDDEN, plan_from_mask, worth_blocks
 
+from ._compat import version_stamp
+
 RECURRENCE_MODES = ("auto", "dense", "blocks", "autograd")
 
 
@@ -66,13 +68,15 @@ def _cached_plan(mask):
     """``(core plan, its slices)`` of ``mask``, remembered per tensor while it is alive and unmodified."""
     key = id(mask)
     hit = _CACHE.get(key)
-    stamp = (mask._version, blockplan.TILES)
-    if hit is not None and hit[0]() is mask and hit[1] == stamp:
+    version = version_stamp(mask)
+    stamp = (version, blockplan.TILES)
+    if version is not None and hit is not None and hit[0]() is mask and hit[1] == stamp:
         return hit[2]
     plan = plan_from_mask(mask.detach().to("cpu").numpy())
-    _CACHE[key] = (weakref.ref(mask, lambda _ref, key=key: _CACHE.pop(key, None)),
-                   stamp, (plan, BlockPlan.of(plan)))
-    return _CACHE[key][2]
+    out = (plan, BlockPlan.of(plan))
+    if version is not None:  # an inference tensor has no counter: nothing to key on
+        _CACHE[key] = (weakref.ref(mask, lambda _ref, key=key: _CACHE.pop(key, None)), stamp, out)
+    return out
 
 
 def choose_plan(mode: str, mask, hidden: int, override: bool) -> BlockPlan:

@@ -25,8 +25,9 @@ from typing import Optional
 import torch
 from torch.autograd.function import once_differentiable
 
-from ._functional import _unsafe_view
-from ._fused import _ACTIVATION_CODES, _CARRY_CHUNK, _compile
+from ._compat import unsafe_view as _unsafe_view
+from ._compat import script as _compile
+from ._fused import _ACTIVATION_CODES, _CARRY_CHUNK
 
 # Elements (8 MB of float32) per chunk where a [T, E, B, .] buffer is turned member-major for a
 # batched matmul: small reused buffers (no second [T, E, B, H] buffer, and no

@@ -35,6 +35,8 @@ from mrnn_core import (
 )
 
 from ._blocks import RECURRENCE_MODES, choose_plan
+from ._compat import is_functorch_wrapped, version_stamp
+from ._compat import unsafe_view as _unsafe_view  # also imported by the ensemble recurrence
 from ._fused import Recurrence
 
 
@@ -109,9 +111,6 @@ def _time_major(a, batch_first: bool, batched: bool):
     return a.transpose(0, 1) if batch_first else a
 
 
-_unsafe_view = torch.ops.aten._unsafe_view
-
-
 def _alpha(params: Mapping, dynamics: Dynamics):
     """alpha of the leaky update: a Python float, or an ``[H]`` tensor.
 
@@ -152,10 +151,8 @@ def _uniform_alpha(tau, dynamics: Dynamics):
     the same fixed ``tau`` tensor every call), so the device is read once.
     """
     key = id(tau)
-    try:
-        stamp = (tau._version, dynamics.dt, dynamics.kind)
-    except RuntimeError:  # inference tensors keep no version counter
-        stamp = None
+    version = version_stamp(tau)
+    stamp = None if version is None else (version, dynamics.dt, dynamics.kind)
     hit = _UNIFORM.get(key)
     if stamp is not None and hit is not None and hit[0]() is tau and hit[1] == stamp:
         return hit[2]
@@ -390,8 +387,7 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
 
 def _under_transform(*tensors) -> bool:
     """Whether any tensor is wrapped by a ``torch.func`` transform (grad, vmap, ...)."""
-    wrapped = torch._C._functorch.is_functorch_wrapped_tensor
-    return any(t is not None and wrapped(t) for t in tensors)
+    return any(t is not None and is_functorch_wrapped(t) for t in tensors)
 
 
 def _simulate_fused(params, dynamics, W_rec, W_inp_eff, call, plan, f, inp, state, h0,

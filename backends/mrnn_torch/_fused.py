@@ -35,13 +35,13 @@ backward and ``torch.func`` transforms need ``recurrence="autograd"``, which
 
 from __future__ import annotations
 
-import warnings
 from typing import Optional
 
 import torch
 from torch.autograd.function import once_differentiable
 
 from ._blocks import BlockPlan
+from ._compat import script as _compile
 
 
 def _activate(name: str, src, out):
@@ -92,7 +92,7 @@ _ACTIVATION_CODES = {"relu": 0, "tanh": 1, "sigmoid": 2, "softplus": 3}  # else 
 
 def _dense_forward_loop(Wt, Xs, x0, Hs, h0, alpha: float, act: int, time_axis: int,
                         leaky: bool, carry: Optional[torch.Tensor]):
-    """The dense forward steps, in place; compiled below (:func:`_compile`).
+    """The dense forward steps, in place; compiled below by :func:`~._compat.script`.
 
     On entry ``Xs`` holds ``alpha * d`` (leaky) and ``Hs`` holds ``d``
     (Elman, whose ``Xs`` is unused), so each step is the drive slice updated
@@ -132,18 +132,6 @@ def _dense_forward_loop(Wt, Xs, x0, Hs, h0, alpha: float, act: int, time_axis: i
         elif leaky:
             ht.copy_(xt)
         h = ht
-
-
-def _compile(fn):
-    """``fn`` as TorchScript (one interpreter call runs every step), else ``fn``."""
-    try:
-        with warnings.catch_warnings():
-            # TorchScript is deprecated upstream and says so; it is still the
-            # cheapest way here to take the Python interpreter out of the steps.
-            warnings.simplefilter("ignore")
-            return torch.jit.script(fn)
-    except Exception:  # scripting unavailable (e.g. stripped builds): the loop still works
-        return fn
 
 
 _dense_forward = _compile(_dense_forward_loop)
