@@ -31,7 +31,7 @@ from jax.custom_derivatives import CustomVJPPrimal, SymbolicZero
 
 from ._activations import get_activation
 from ._functional import _PRECISION
-from ._recurrence import _fprime_from_output
+from mrnn_core.activations import derivative_from_output
 
 
 class Config(NamedTuple):
@@ -178,7 +178,7 @@ def _bwd(cfg, res, cts):
     leak_b = None if leak is None else leak[:, None, :]
 
     def grad_step(g_next, t):
-        fp = _fprime_from_output(cfg.activation, _at(hs, t, cfg))
+        fp = derivative_from_output(cfg.activation, _at(hs, t, cfg))
         back = _mm(g_next, WtT)
         g = fp * (back if ct_h is None else _at(ct_h, t, cfg) + back)
         if cfg.leaky:
