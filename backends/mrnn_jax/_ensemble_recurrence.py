@@ -29,9 +29,10 @@ import jax
 import jax.numpy as jnp
 from jax.custom_derivatives import CustomVJPPrimal, SymbolicZero
 
+from mrnn_core.activations import derivative_from_output
+
 from ._activations import get_activation
 from ._functional import _PRECISION
-from mrnn_core.activations import derivative_from_output
 
 
 class Config(NamedTuple):

@@ -17,7 +17,6 @@ over devices and hosts with ``jax.sharding``.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping, Sequence
 
 import equinox as eqx
@@ -26,20 +25,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from mrnn_core import (Checkpoint, Dynamics, MRNNConfigError, check_call_shapes, effective_weight,
-                       load_config, uniform_alpha)
+from mrnn_core import Checkpoint, Dynamics, MRNNConfigError, effective_weight, uniform_alpha
+from mrnn_core import ensemble as core
+from mrnn_core.ensemble import MEMBER_VALUES as MEMBER_VALUES
 
 from ._activations import get_activation
 from ._ensemble_recurrence import Config, ensemble_recurrence
 from ._model import _ARRAYS, ElmanmRNN, mRNN, mRNNBase
 from ._recurrence import _ACCUMULATE_MAX_WEIGHTS, _GEMM_MAX_ELEMENTS, _INPUT_FMA_MAX
 from ._simulate import _USED, _check_network
-
-MEMBER_VALUES = ("tau", "noise_level_act", "noise_level_inp", "spectral_radius")
-"""The dynamics values ``Ensemble.from_seeds(member_values=...)`` may set per member."""
-
-_SHARED_DYNAMICS = ("kind", "activation", "batch_first")
-"""What the batched loop shares, so every member must agree on it."""
 
 _CLASSES = {"leaky": mRNN, "elman": ElmanmRNN}
 _LEAVES = _ARRAYS + ("log_tau", "tau_ref", "log_tau_ref")
@@ -58,7 +52,7 @@ def _shape(a):
 
 def _member_dynamics(dynamics, E: int) -> tuple[Dynamics, ...]:
     """``E`` Dynamics from one (shared) or a sequence of ``E``; they must agree on
-    :data:`_SHARED_DYNAMICS`."""
+    :data:`mrnn_core.ensemble.SHARED_DYNAMICS`."""
     if isinstance(dynamics, Dynamics):
         return (dynamics,) * E
     if not isinstance(dynamics, Sequence) or not all(isinstance(d, Dynamics) for d in dynamics):
@@ -69,32 +63,8 @@ def _member_dynamics(dynamics, E: int) -> tuple[Dynamics, ...]:
         raise MRNNConfigError(
             f"dynamics: expected {E} Dynamics, one per member (E = {E} from "
             f"params['W_rec']), got {len(dynamics)}")
-    _check_shared(list(dynamics), "dynamics")
+    core.check_shared(list(dynamics), "dynamics")
     return tuple(dynamics)
-
-
-def _check_shared(dynamics: list[Dynamics], what: str) -> None:
-    for e, d in enumerate(dynamics[1:], start=1):
-        for name in _SHARED_DYNAMICS:
-            if getattr(d, name) != getattr(dynamics[0], name):
-                raise MRNNConfigError(
-                    f"Ensemble: {what}[{e}] has {name}={getattr(d, name)!r}, expected "
-                    f"{getattr(dynamics[0], name)!r} as {what}[0]: members must share kind, "
-                    f"activation and batch_first")
-
-
-def _check_specs(specs, what: str) -> None:
-    spec0 = specs[0]
-    for e, spec in enumerate(specs[1:], start=1):
-        if spec != spec0:
-            same_sizes = (spec.hidden_size, spec.input_size) == (spec0.hidden_size,
-                                                                 spec0.input_size)
-            raise MRNNConfigError(
-                f"Ensemble: {what}[{e}] has a different network spec from {what}[0]; every "
-                f"member must share one spec (regions, connections, sizes): expected "
-                f"H = {spec0.hidden_size}, I = {spec0.input_size} and the same regions and "
-                f"connections, got H = {spec.hidden_size}, I = {spec.input_size}"
-                + (" with other regions or connections" if same_sizes else ""))
 
 
 def _members_of(params: Mapping) -> int:
@@ -122,24 +92,6 @@ def _member_view(params: Mapping) -> dict:
     """Zero-copy stand-ins with one member's shapes, for the single-network checks."""
     return {n: np.broadcast_to(np.zeros((), np.float32), _shape(params[n])[1:])
             for n in _USED + ("tau",) if params.get(n) is not None}
-
-
-def _strip(a, name: str, E: int, shared_rank: int, layout: str):
-    """``a``'s per-member shape: rank ``shared_rank`` is shared, one more has ``E`` first."""
-    if a is None:
-        return None
-    shape = _shape(a)
-    if len(shape) == shared_rank + 1:
-        if shape[0] != E:
-            raise MRNNConfigError(
-                f"Ensemble call: {name}: a leading member axis must have E = {E} entries, "
-                f"got shape {shape}")
-        return shape[1:]
-    if len(shape) == shared_rank:
-        return shape
-    raise MRNNConfigError(
-        f"Ensemble call: {name}: expected {layout} (one per member) or the same without E "
-        f"(shared by every member), got shape {shape}")
 
 
 def _member_keys(key, E: int):
@@ -219,36 +171,17 @@ def ensemble_simulate(params: Mapping, dynamics, inp, x0=None, h0=None, *, stim_
     d0 = dynamics[0]
     H, I = _check_network(_member_view(params), d0)
     leaky = d0.kind == "leaky"
-    layout = "[E, B, T, {}]" if d0.batch_first else "[E, T, B, {}]"
-    state_name = "x0" if leaky else "h0"
-    state = x0 if leaky else h0
-    if not leaky and x0 is not None:
+    if leaky and x0 is None:
         raise MRNNConfigError(
-            "x0: an Elman ensemble's initial state is h0 [E, B, H] (Elman networks have no "
-            "separate pre-activation); got x0, pass h0=...")
-    if state is None:
-        raise MRNNConfigError(
-            "x0: the leaky model needs an initial pre-activation [E, B, H], got None" if leaky
-            else "h0: the Elman model needs an initial state [E, B, H], got None")
+            "x0: the leaky model needs an initial pre-activation [E, B, H], got None")
+    if not leaky and x0 is None and h0 is None:
+        raise MRNNConfigError("h0: the Elman model needs an initial state [E, B, H], got None")
     if key is not None and (eps_x is not None or eps_u is not None):
         raise MRNNConfigError(
             "key: noise is drawn from key or given as eps_x / eps_u, not both; "
             "got key together with explicit eps arrays")
-    shapes = dict(
-        inp=_strip(inp, "inp", E, 3, layout.format("I")),
-        state=_strip(state, state_name, E, 2, "[E, B, H]"),
-        h0=_strip(h0, "h0", E, 2, "[E, B, H]") if leaky else None,
-        stim_input=_strip(stim_input, "stim_input", E, 3, layout.format("H")),
-        eps_x=_strip(eps_x, "eps_x", E, 3, layout.format("H")),
-        eps_u=_strip(eps_u, "eps_u", E, 3, layout.format("I")))
-    seq = shapes["inp"] if inp is not None else shapes["stim_input"]
-    if seq is not None and len(seq) != 3:
-        raise MRNNConfigError(
-            f"{'inp' if inp is not None else 'stim_input'}: an ensemble takes batched input "
-            f"{layout.format('I' if inp is not None else 'H')} or the same without E; got "
-            f"shape {_shape(inp if inp is not None else stim_input)}")
-    call = check_call_shapes(hidden_size=H, input_size=I, batch_first=d0.batch_first,
-                             state_name=state_name, **shapes)
+    call = core.check_call(E, d0, H, I, inp, x0, h0, stim_input, eps_x, eps_u)
+    state = x0 if leaky else h0
     if key is not None:
         key = _member_keys(key, E)
     rows, leak, c_x, c_u, learn = _alphas(params, dynamics, H)
@@ -433,42 +366,15 @@ class Ensemble(eqx.Module):
 
         **Returns:** the ensemble.
         """
-        spec = load_config(config_or_spec)
-        if dynamics is None:
-            dynamics = Dynamics(kind=model, activation=activation)
-        if not isinstance(dynamics, Dynamics):
-            raise MRNNConfigError(
-                f"Ensemble.from_seeds: dynamics: expected a mrnn_core.Dynamics or None, "
-                f"got {type(dynamics).__name__}")
-        if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not seeds:
-            raise MRNNConfigError(
-                f"Ensemble.from_seeds: seeds: expected a non-empty sequence of integers, "
-                f"one per member, got {seeds!r}")
-        for e, seed in enumerate(seeds):
-            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-                raise MRNNConfigError(
-                    f"Ensemble.from_seeds: seeds[{e}]: expected a non-negative integer, "
-                    f"got {seed!r}")
-        per_member = _from_values(dynamics, len(seeds), member_values)
-        return cls([_CLASSES[d.kind].from_checkpoint(Checkpoint.initialise(spec, d, int(s)))
-                    for s, d in zip(seeds, per_member)])
+        return cls([_CLASSES[c.dynamics.kind].from_checkpoint(c) for c in core.seed_checkpoints(
+            config_or_spec, seeds, dynamics=dynamics, model=model, activation=activation,
+            member_values=member_values)])
 
     @classmethod
     def from_checkpoints(cls, checkpoints) -> Ensemble:
         """The networks of ``checkpoints`` (each a :class:`mrnn_core.Checkpoint`
         or the path of one saved by ``Checkpoint.save``), arrays unchanged."""
-        if isinstance(checkpoints, (str, bytes, os.PathLike)) or not isinstance(checkpoints,
-                                                                                 Sequence):
-            raise MRNNConfigError(
-                f"Ensemble.from_checkpoints: expected a sequence of checkpoints or paths, "
-                f"got {type(checkpoints).__name__}")
-        loaded = [c if isinstance(c, Checkpoint) else Checkpoint.load(c) for c in checkpoints]
-        if not loaded:
-            raise MRNNConfigError(
-                "Ensemble.from_checkpoints: expected at least one checkpoint, got none")
-        _check_specs([c.spec for c in loaded], "checkpoints")
-        _check_shared([c.dynamics for c in loaded], "checkpoints")
-        return cls([mRNNBase.from_checkpoint(c) for c in loaded])
+        return cls([mRNNBase.from_checkpoint(c) for c in core.load_checkpoints(checkpoints)])
 
     # the members -------------------------------------------------------------
 
@@ -563,54 +469,12 @@ class Ensemble(eqx.Module):
         return shard_members(self, mesh)
 
 
-def _from_values(dynamics: Dynamics, E: int, member_values) -> list[Dynamics]:
-    if member_values is None:
-        return [dynamics] * E
-    if not isinstance(member_values, Mapping):
-        raise MRNNConfigError(
-            f"Ensemble.from_seeds: member_values: expected a dict from some of "
-            f"{', '.join(MEMBER_VALUES)} to {E} values each, got {type(member_values).__name__}")
-    for key, values in member_values.items():
-        if key not in MEMBER_VALUES:
-            raise MRNNConfigError(
-                f"Ensemble.from_seeds: member_values: unknown key {key!r}; expected some of "
-                f"{', '.join(MEMBER_VALUES)}")
-        if (isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray))
-                or len(values) != E):
-            got = f"length {len(values)}" if isinstance(values, Sequence) else repr(values)
-            raise MRNNConfigError(
-                f"Ensemble.from_seeds: member_values[{key!r}]: expected {E} values, one per "
-                f"seed, got {got}")
-    return [dataclasses.replace(dynamics, **{k: v[e] for k, v in member_values.items()})
-            for e in range(E)]
-
-
 def _check_models(models) -> list[mRNNBase]:
-    if isinstance(models, mRNNBase) or not isinstance(models, Sequence):
-        raise MRNNConfigError(
-            f"Ensemble: expected a sequence of mRNN or ElmanmRNN models, got "
-            f"{type(models).__name__}")
-    models = list(models)
-    if not models:
-        raise MRNNConfigError("Ensemble: expected at least one model, got an empty sequence")
-    for e, m in enumerate(models):
-        if not isinstance(m, mRNNBase):
-            raise MRNNConfigError(
-                f"Ensemble: models[{e}]: expected an mRNN or ElmanmRNN, got {type(m).__name__}")
-        if type(m) is not type(models[0]):
-            raise MRNNConfigError(
-                f"Ensemble: models[{e}] is a {type(m).__name__}, expected a "
-                f"{type(models[0]).__name__} as models[0]")
-    _check_specs([m.spec for m in models], "models")
-    _check_shared([m.dynamics for m in models], "models")
-    for e, m in enumerate(models[1:], start=1):
-        for name in _LEAVES:
-            a, b = getattr(models[0], name), getattr(m, name)
-            if (jnp.shape(a), jnp.result_type(a)) != (jnp.shape(b), jnp.result_type(b)):
-                raise MRNNConfigError(
-                    f"Ensemble: models[{e}].{name}: expected shape {jnp.shape(a)} and dtype "
-                    f"{jnp.result_type(a)} as models[0], got shape {jnp.shape(b)} and dtype "
-                    f"{jnp.result_type(b)}")
+    models = core.model_list(models, mRNNBase)
+    core.check_models_agree(
+        models, lambda m: m.spec,
+        lambda m: {n: (tuple(jnp.shape(getattr(m, n))), f"dtype {jnp.result_type(getattr(m, n))}")
+                   for n in _LEAVES})
     return models
 
 

@@ -13,23 +13,20 @@ to each member's own parameters, so any torch optimiser over
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
 
-from mrnn_core import Checkpoint, Dynamics, MRNNConfigError, check_call_shapes, load_config
+from mrnn_core import Checkpoint, Dynamics, MRNNConfigError
+from mrnn_core import ensemble as core
+from mrnn_core.ensemble import MEMBER_VALUES as MEMBER_VALUES
 
 from ._base import mRNNBase
 from ._elman import ElmanmRNN
 from ._ensemble_fused import EnsembleDrive, EnsembleRecurrence
 from ._functional import _alpha, effective_weights
 from ._leaky import mRNN
-
-MEMBER_VALUES = ("tau", "noise_level_act", "noise_level_inp", "spectral_radius")
-"""The dynamics values ``Ensemble.from_seeds(member_values=...)`` may set per member."""
 
 _MODELS = {"leaky": mRNN, "elman": ElmanmRNN}
 # Per-member matmul size (B H^2 multiply-adds a step) from which the buffers are
@@ -41,8 +38,6 @@ MEMBER_MAJOR_MACS = 2**20
 # buffer layout (time_axis), batch_first -> the permutation to the call's layout
 _ORDER = {(0, True): (1, 2, 0, 3), (0, False): (1, 0, 2, 3),
           (1, True): (0, 2, 1, 3), (1, False): (0, 1, 2, 3)}
-# What the batched loop shares, so every member must agree on it.
-_SHARED_DYNAMICS = ("kind", "activation", "batch_first")
 
 
 class Ensemble(nn.Module):
@@ -76,9 +71,7 @@ class Ensemble(nn.Module):
 
     def __init__(self, models: Sequence[mRNNBase]):
         super().__init__()
-        models = list(models) if isinstance(models, Sequence) else models
-        _check_members(models)
-        self.networks = nn.ModuleList(models)
+        self.networks = nn.ModuleList(_check_members(models))
 
     # building ----------------------------------------------------------------
 
@@ -109,27 +102,10 @@ class Ensemble(nn.Module):
 
         **Returns:** the ensemble.
         """
-        spec = load_config(config_or_spec)
-        if dynamics is None:
-            dynamics = Dynamics(kind=model, activation=activation)
-        if not isinstance(dynamics, Dynamics):
-            raise MRNNConfigError(
-                f"Ensemble.from_seeds: dynamics: expected a mrnn_core.Dynamics or None, "
-                f"got {type(dynamics).__name__}")
-        if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not seeds:
-            raise MRNNConfigError(
-                f"Ensemble.from_seeds: seeds: expected a non-empty sequence of integers, "
-                f"one per member, got {seeds!r}")
-        per_member = _member_dynamics(dynamics, len(seeds), member_values)
-        models = []
-        for e, (seed, dyn) in enumerate(zip(seeds, per_member)):
-            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                raise MRNNConfigError(
-                    f"Ensemble.from_seeds: seeds[{e}]: expected a non-negative integer, "
-                    f"got {seed!r}")
-            ckpt = Checkpoint.initialise(spec, dyn, seed)
-            models.append(_MODELS[dyn.kind].from_checkpoint(ckpt, device=device, dtype=dtype))
-        return cls(models)
+        ckpts = core.seed_checkpoints(config_or_spec, seeds, dynamics=dynamics, model=model,
+                                      activation=activation, member_values=member_values)
+        return cls([_MODELS[c.dynamics.kind].from_checkpoint(c, device=device, dtype=dtype)
+                    for c in ckpts])
 
     @classmethod
     def from_checkpoints(cls, checkpoints, device=None, dtype=None) -> Ensemble:
@@ -137,14 +113,7 @@ class Ensemble(nn.Module):
         :class:`mrnn_core.Checkpoint` or a path to a ``.npz`` one saved by
         ``Checkpoint.save``); every array is kept exactly. ``device`` and
         ``dtype`` as for ``mRNN.from_checkpoint``."""
-        if isinstance(checkpoints, (str, bytes, os.PathLike)) or not isinstance(checkpoints, Sequence):
-            raise MRNNConfigError(
-                f"Ensemble.from_checkpoints: expected a sequence of checkpoints or paths, "
-                f"got {type(checkpoints).__name__}")
-        loaded = [c if isinstance(c, Checkpoint) else Checkpoint.load(c) for c in checkpoints]
-        if not loaded:
-            raise MRNNConfigError("Ensemble.from_checkpoints: expected at least one checkpoint, got none")
-        _check_same(loaded, lambda c: c.spec, lambda c: c.dynamics, "checkpoints")
+        loaded = core.load_checkpoints(checkpoints)
         return cls([_MODELS[c.dynamics.kind].from_checkpoint(c, device=device, dtype=dtype)
                     for c in loaded])
 
@@ -189,15 +158,11 @@ class Ensemble(nn.Module):
                 eps_x=None, eps_u=None):
         """Run every member for ``T`` steps; see the class docstring for shapes."""
         leaky = self.kind == "leaky"
-        if not leaky and x0 is not None:
-            raise MRNNConfigError(
-                "Ensemble of ElmanmRNN: the initial state is h0 [E, B, H]; got x0 (Elman "
-                "networks have no separate pre-activation); pass h0=...")
-        call = self._check_call(inp, x0 if leaky else h0, h0 if leaky else None, stim_input,
-                                eps_x, eps_u)
-        E, B, T = len(self), call.batch, call.steps
         first = self.networks[0]
         H, I = first.total_num_units, first.total_num_inputs
+        call = core.check_call(len(self), first.dynamics, H, I, inp, x0, h0, stim_input, eps_x,
+                               eps_u, shared_noise=False)
+        E, B, T = len(self), call.batch, call.steps
         batch_first = first.dynamics.batch_first
         lead = (B, T) if batch_first else (T, B)
         if T == 0:
@@ -227,48 +192,6 @@ class Ensemble(nn.Module):
         # [T, E, B, H] or [E, T, B, H] buffers, seen in the call's layout
         order = _ORDER[time_axis, batch_first]
         return (xs.permute(order), hs.permute(order)) if leaky else hs.permute(order)
-
-    def _check_call(self, inp, state, h0, stim_input, eps_x, eps_u):
-        """The per-member call shape, after checking every argument's member axis."""
-        E = len(self)
-        first = self.networks[0]
-        leaky = self.kind == "leaky"
-        layout = "[E, B, T, {}]" if first.dynamics.batch_first else "[E, T, B, {}]"
-
-        def member(a, name, shared_rank, feature, required_e=False):
-            if a is None:
-                return None
-            if a.dim() == shared_rank + 1:
-                if a.shape[0] != E:
-                    raise MRNNConfigError(
-                        f"Ensemble call: {name}: a leading member axis must have E = {E} "
-                        f"entries, got shape {tuple(a.shape)}")
-                return tuple(a.shape[1:])
-            if a.dim() == shared_rank and not required_e:
-                return tuple(a.shape)
-            expected = (layout.format(feature) if shared_rank == 3 else "[E, B, H]")
-            shared = "" if required_e else " (or the same without E, shared by every member)"
-            raise MRNNConfigError(
-                f"Ensemble call: {name}: expected {expected}{shared}, got "
-                f"{a.dim()}-D shape {tuple(a.shape)}")
-
-        shapes = dict(
-            inp=member(inp, "inp", 3, "I"),
-            state=member(state, "x0" if leaky else "h0", 2, "H"),
-            h0=member(h0, "h0", 2, "H"),
-            stim_input=member(stim_input, "stim_input", 3, "H"),
-            eps_x=member(eps_x, "eps_x", 3, "H", required_e=True),
-            eps_u=member(eps_u, "eps_u", 3, "I", required_e=True))
-        if inp is None and stim_input is None and first.total_num_inputs > 0:
-            raise MRNNConfigError(
-                f"Ensemble call: inp: expected {layout.format('I')} or its shared form, got None")
-        if shapes["inp"] is None and shapes["stim_input"] is None:
-            raise MRNNConfigError(
-                "Ensemble call: inp: the number of steps is unknown; pass inp (feature size 0 "
-                "for a network without inputs) or stim_input")
-        return check_call_shapes(
-            hidden_size=first.total_num_units, input_size=first.total_num_inputs,
-            batch_first=first.dynamics.batch_first, state_name="x0" if leaky else "h0", **shapes)
 
     @staticmethod
     def _per_member(a, shape):
@@ -334,61 +257,9 @@ class Ensemble(nn.Module):
         return drive
 
 
-def _member_dynamics(dynamics: Dynamics, E: int, member_values) -> list[Dynamics]:
-    """``E`` copies of ``dynamics``, each with its entry of ``member_values``."""
-    if member_values is None:
-        return [dynamics] * E
-    if not isinstance(member_values, Mapping):
-        raise MRNNConfigError(
-            f"Ensemble.from_seeds: member_values: expected a dict from some of "
-            f"{', '.join(MEMBER_VALUES)} to {E} values each, got {type(member_values).__name__}")
-    for key, values in member_values.items():
-        if key not in MEMBER_VALUES:
-            raise MRNNConfigError(
-                f"Ensemble.from_seeds: member_values: unknown key {key!r}; expected some of "
-                f"{', '.join(MEMBER_VALUES)}")
-        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) != E:
-            got = f"length {len(values)}" if isinstance(values, Sequence) else repr(values)
-            raise MRNNConfigError(
-                f"Ensemble.from_seeds: member_values[{key!r}]: expected {E} values, one per "
-                f"seed, got {got}")
-    return [dataclasses.replace(dynamics, **{k: v[e] for k, v in member_values.items()})
-            for e in range(E)]
-
-
-def _check_same(items, spec_of, dynamics_of, what: str) -> None:
-    """Every item shares the first one's spec and what the batched loop shares."""
-    spec0, dyn0 = spec_of(items[0]), dynamics_of(items[0])
-    for e, item in enumerate(items[1:], start=1):
-        if spec_of(item) != spec0:
-            raise MRNNConfigError(
-                f"Ensemble: {what}[{e}] has a different network spec from {what}[0]; every "
-                f"member must share one spec (regions, connections, sizes): expected "
-                f"H = {spec0.hidden_size}, I = {spec0.input_size} and the same regions and "
-                f"connections, got H = {spec_of(item).hidden_size}, "
-                f"I = {spec_of(item).input_size}"
-                + ("" if spec_of(item).hidden_size != spec0.hidden_size
-                   or spec_of(item).input_size != spec0.input_size
-                   else " with other regions or connections"))
-        dyn = dynamics_of(item)
-        for field in _SHARED_DYNAMICS:
-            if getattr(dyn, field) != getattr(dyn0, field):
-                raise MRNNConfigError(
-                    f"Ensemble: {what}[{e}] has {field}={getattr(dyn, field)!r}, expected "
-                    f"{getattr(dyn0, field)!r} as {what}[0]: members must share kind, "
-                    f"activation and batch_first")
-
-
-def _check_members(models) -> None:
-    if not isinstance(models, list) or not models:
-        raise MRNNConfigError(
-            f"Ensemble: expected a non-empty list of mRNN or ElmanmRNN models, got "
-            f"{models!r}" if not isinstance(models, list) else
-            "Ensemble: expected at least one model, got an empty list")
+def _check_members(models) -> list:
+    models = core.model_list(models, (mRNN, ElmanmRNN))
     for e, m in enumerate(models):
-        if not isinstance(m, (mRNN, ElmanmRNN)):
-            raise MRNNConfigError(
-                f"Ensemble: models[{e}]: expected an mRNN or ElmanmRNN, got {type(m).__name__}")
         if not (m.rec_finalized and m.inp_finalized):
             raise MRNNConfigError(
                 f"Ensemble: models[{e}] is not finalised; call finalize_connectivity() on "
@@ -400,22 +271,8 @@ def _check_members(models) -> None:
                 f"Ensemble: models[{e}] is the same object as models[{seen[id(m)]}]; every "
                 f"member must be its own model (copy.deepcopy it for an identical twin)")
         seen[id(m)] = e
-    _check_same(models, lambda m: m._spec, lambda m: m.dynamics, "models")
-    first = models[0]
-    ref = {k: (tuple(v.shape), v.dtype, v.device) for k, v in first.state_dict().items()}
-    for e, m in enumerate(models[1:], start=1):
-        if type(m) is not type(first):
-            raise MRNNConfigError(
-                f"Ensemble: models[{e}] is a {type(m).__name__}, expected a "
-                f"{type(first).__name__} as models[0]")
-        got = {k: (tuple(v.shape), v.dtype, v.device) for k, v in m.state_dict().items()}
-        if got.keys() != ref.keys():
-            diff = sorted(got.keys() ^ ref.keys())
-            raise MRNNConfigError(
-                f"Ensemble: models[{e}] has other parameters than models[0]: {diff}")
-        for key, (shape, dtype, device) in ref.items():
-            if got[key] != (shape, dtype, device):
-                raise MRNNConfigError(
-                    f"Ensemble: models[{e}].{key}: expected shape {shape}, {dtype} on "
-                    f"{device} as models[0], got shape {got[key][0]}, {got[key][1]} on "
-                    f"{got[key][2]}")
+    core.check_models_agree(
+        models, lambda m: m._spec,
+        lambda m: {k: (tuple(v.shape), f"{v.dtype} on {v.device}")
+                   for k, v in m.state_dict().items()})
+    return models

@@ -312,7 +312,7 @@ def test_call_shapes_are_checked_before_any_work():
         ens(_normal(0, 2, 2, 4, 3))
     with pytest.raises(MRNNConfigError, match=r"inp"):
         ens(_normal(0, 2, 4, 5))
-    with pytest.raises(MRNNConfigError, match=r"x0: expected \[E, B, H\] .*got shape \(3, 2, 2, 7\)"):
+    with pytest.raises(MRNNConfigError, match=r"x0: expected \[E, B, H\] .*got 4-D shape \(3, 2, 2, 7\)"):
         ens(inp, _normal(1, 3, 2, 2, 7))
     with pytest.raises(MRNNConfigError, match=r"x0"):
         ens(inp, _normal(1, 3, 5, 7))
