@@ -30,6 +30,7 @@ from mrnn_core.checkpoint import check_is_checkpoint
 from mrnn_core.dynamics import check_alpha
 
 from ._activations import get_activation
+from ._compat import bracketed_doc, is_traced
 from ._functional import call_input, effective_weights
 from ._regions import layout, projection, region_activity, weight_subset
 from ._simulate import _alpha, simulate
@@ -199,12 +200,8 @@ class mRNNBase(eqx.Module):
 
     def __pdoc__(self, **kwargs):
         """The same summary when the model sits inside another pytree's repr."""
-        import wadler_lindig as wl
-
-        lines = describe(self.spec, self.dynamics).split("\n")
-        return wl.bracketed(begin=wl.TextDoc(f"{type(self).__name__}("),
-                            docs=[wl.TextDoc(line) for line in lines], sep=wl.BreakDoc("; "),
-                            end=wl.TextDoc(")"), indent=kwargs.get("indent", 2))
+        return bracketed_doc(type(self).__name__, describe(self.spec, self.dynamics).split("\n"),
+                             kwargs.get("indent", 2))
 
     # checkpoints ---------------------------------------------------------------
 
@@ -263,11 +260,6 @@ class mRNNBase(eqx.Module):
     def _replace(self, **changes):
         """A model of the same class with ``changes`` (field name -> value), the rest shared."""
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        unknown = set(changes) - set(values)
-        if unknown:
-            raise MRNNConfigError(
-                f"_replace: expected field names of {type(self).__name__} "
-                f"({', '.join(values)}), got {', '.join(sorted(unknown))}")
         return type(self)(_Fields({**values, **changes}))
 
     # the arrays as the dynamics see them ---------------------------------------
@@ -383,7 +375,7 @@ class mRNNBase(eqx.Module):
 
     def _check_finite(self, states, name: str) -> None:
         """:func:`mrnn_core.check_finite` on a call's returned states (concrete only)."""
-        if isinstance(states, jax.core.Tracer):
+        if is_traced(states):
             raise MRNNConfigError(
                 f"check_finite: expected concrete states, got traced ones (inside jax.jit, "
                 f"vmap or grad the values are not known yet); call "
