@@ -25,6 +25,7 @@ from mrnn_core import Connectivity, MRNNConfigError, NetworkSpec
 from mrnn_core.blockplan import (AUTO_MIN_HIDDEN, BlockPlan, plan_from_mask, plan_of_spec,
                                   region_bounds, worth_blocks)
 
+from ._compat import is_traced
 from ._functional import _PRECISION
 
 RECURRENCES = ("auto", "dense", "blocks", "scan")
@@ -37,7 +38,7 @@ def plan_of(structure) -> BlockPlan:
 
 
 def _concrete(a) -> np.ndarray | None:
-    return None if isinstance(a, jax.core.Tracer) else np.asarray(a)
+    return None if is_traced(a) else np.asarray(a)
 
 
 def block_plan(mask, structure=None) -> BlockPlan | None:

@@ -11,14 +11,14 @@ entries of regions with ``learnable_bias`` / ``learnable_init`` /
 train for ``eqx.partition``.
 """
 
-from __future__ import annotations
-
 import abc
 import dataclasses
 import numbers
 from functools import lru_cache
+from typing import ClassVar, final
 
 import equinox as eqx
+from equinox import AbstractClassVar, AbstractVar
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,6 +30,7 @@ from mrnn_core.checkpoint import check_is_checkpoint
 from mrnn_core.dynamics import check_alpha
 
 from ._activations import get_activation
+from ._compat import bracketed_doc, is_traced
 from ._functional import call_input, effective_weights
 from ._regions import layout, projection, region_activity, weight_subset
 from ._simulate import _alpha, simulate
@@ -87,8 +88,62 @@ def _seed_from(key, seed):
     return [int(v) for v in np.asarray(key, dtype=np.uint32).ravel()]
 
 
+class _Fields:
+    """Every field of a model (or readout), ready for ``__init__`` to store as it is.
+
+    The route by which constructors other than the public one (from a
+    checkpoint, with another spec) reach the one ``__init__`` of a final class:
+    passed in place of ``config``, it skips drawing a network. Private; users
+    never build one.
+    """
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: dict):
+        self.values = values
+
+
+def _checkpoint_fields(ckpt: Checkpoint) -> _Fields:
+    """A model's field values for the arrays, spec and dynamics of ``ckpt`` (arrays unchanged)."""
+    # Every Checkpoint is validated on construction (tau finite and > 0 included).
+    tau = np.asarray(ckpt.params["tau"], dtype=np.float64)
+    # alpha = dt / tau <= 1 unless allowed (leaky)
+    check_alpha(tau, ckpt.dynamics, where="checkpoint params['tau']", spec=ckpt.spec)
+    values = {name: jnp.asarray(ckpt.params[name]) for name in _ARRAYS}
+    # A checkpoint's log_tau (torch and this backend write one when tau learns)
+    # is the trained parameter itself; otherwise log(tau) has the same tau.
+    log_tau = np.asarray(ckpt.params["log_tau"] if "log_tau" in ckpt.params
+                         else np.log(np.where(tau > 0, tau, 1.0)), dtype=np.float64)
+    uniform = tau.size > 0 and bool(np.all(tau == tau.flat[0]))
+    values.update(log_tau=jnp.asarray(log_tau), tau_ref=jnp.asarray(tau),
+                  log_tau_ref=jnp.asarray(log_tau), spec=ckpt.spec, dynamics=ckpt.dynamics,
+                  uniform_tau=float(tau.flat[0]) if uniform else None)
+    return _Fields(values)
+
+
+def _initialised_fields(config, dynamics: Dynamics, key, seed) -> _Fields:
+    """The fields of a fresh network, drawn exactly as ``Checkpoint.initialise(spec, dynamics, seed)``."""
+    spec = load_config(config)
+    return _checkpoint_fields(Checkpoint.initialise(spec, dynamics, seed=_seed_from(key, seed)))
+
+
+def _assign(self, ckpt: Checkpoint) -> None:
+    """Fill a bare instance (made with ``object.__new__``) from ``ckpt``.
+
+    The models no longer use it (their ``__init__`` stores the fields); kept
+    for code written against earlier versions.
+    """
+    for name, value in _checkpoint_fields(ckpt).values.items():
+        object.__setattr__(self, name, value)
+
+
 class mRNNBase(eqx.Module):
     """What the leaky :class:`mRNN` and :class:`ElmanmRNN` share: arrays, structure, helpers.
+
+    Abstract (equinox's abstract/final pattern): it declares the fields as
+    ``eqx.AbstractVar`` and holds the methods; the final classes :class:`mRNN`
+    and :class:`ElmanmRNN` hold the fields and the one ``__init__``.
+    ``isinstance(model, mRNNBase)`` is true for both.
 
     **Fields** (the names of :data:`mrnn_core.PARAM_NAMES`, ``tau`` split in two):
 
@@ -113,30 +168,26 @@ class mRNNBase(eqx.Module):
       `W_inp_sign_matrix` ``[H, I]``: never trained.
     - `spec`, `dynamics` (static): the :class:`mrnn_core.NetworkSpec` and
       :class:`mrnn_core.Dynamics`.
+    - `uniform_tau` (static): the one time constant every unit shares, or
+      ``None`` if they differ; static, so a jitted model still runs the
+      scalar-alpha fast path while ``tau_ref`` is traced.
     """
 
-    W_rec: jax.Array
-    W_rec_mask: jax.Array
-    W_rec_sign_matrix: jax.Array
-    W_inp: jax.Array
-    W_inp_mask: jax.Array
-    W_inp_sign_matrix: jax.Array
-    base_firing: jax.Array
-    init: jax.Array
-    log_tau: jax.Array
-    tau_ref: jax.Array
-    log_tau_ref: jax.Array
-    spec: NetworkSpec = eqx.field(static=True)
-    dynamics: Dynamics = eqx.field(static=True)
-    # The one time constant every unit shares (None if they differ): static, so
-    # a jitted model still runs the scalar-alpha fast path while tau_ref is traced.
-    uniform_tau: float | None = eqx.field(static=True)
-
-    def __init__(self, config, dynamics: Dynamics, *, key=None, seed=None):
-        """Draw a fresh network exactly as ``Checkpoint.initialise(spec, dynamics, seed)``."""
-        spec = load_config(config)
-        ckpt = Checkpoint.initialise(spec, dynamics, seed=_seed_from(key, seed))
-        _assign(self, ckpt)
+    W_rec: AbstractVar[jax.Array]
+    W_rec_mask: AbstractVar[jax.Array]
+    W_rec_sign_matrix: AbstractVar[jax.Array]
+    W_inp: AbstractVar[jax.Array]
+    W_inp_mask: AbstractVar[jax.Array]
+    W_inp_sign_matrix: AbstractVar[jax.Array]
+    base_firing: AbstractVar[jax.Array]
+    init: AbstractVar[jax.Array]
+    log_tau: AbstractVar[jax.Array]
+    tau_ref: AbstractVar[jax.Array]
+    log_tau_ref: AbstractVar[jax.Array]
+    spec: AbstractVar[NetworkSpec]
+    dynamics: AbstractVar[Dynamics]
+    uniform_tau: AbstractVar[float | None]
+    _kind: AbstractClassVar[str]
 
     @abc.abstractmethod
     def __call__(self, inp, *args, **kwargs):
@@ -149,12 +200,8 @@ class mRNNBase(eqx.Module):
 
     def __pdoc__(self, **kwargs):
         """The same summary when the model sits inside another pytree's repr."""
-        import wadler_lindig as wl
-
-        lines = describe(self.spec, self.dynamics).split("\n")
-        return wl.bracketed(begin=wl.TextDoc(f"{type(self).__name__}("),
-                            docs=[wl.TextDoc(line) for line in lines], sep=wl.BreakDoc("; "),
-                            end=wl.TextDoc(")"), indent=kwargs.get("indent", 2))
+        return bracketed_doc(type(self).__name__, describe(self.spec, self.dynamics).split("\n"),
+                             kwargs.get("indent", 2))
 
     # checkpoints ---------------------------------------------------------------
 
@@ -172,11 +219,7 @@ class mRNNBase(eqx.Module):
             raise MRNNConfigError(
                 f"checkpoint: it holds a {kind!r} model, expected {cls._kind!r} for "
                 f"{cls.__name__}; use {target.__name__}.from_checkpoint")
-        # Equinox rebuilds modules the same way when unflattening a pytree: the
-        # constructor would draw new weights, so it is bypassed.
-        self = object.__new__(target)
-        _assign(self, checkpoint)
-        return self
+        return target(_checkpoint_fields(checkpoint))
 
     def to_checkpoint(self) -> Checkpoint:
         """A :class:`mrnn_core.Checkpoint`: float64 numpy copies of every array (exact).
@@ -211,11 +254,13 @@ class mRNNBase(eqx.Module):
         return self._with_spec(self.spec.with_trainable(*targets, trainable=True))
 
     def _with_spec(self, spec: NetworkSpec):
-        new = object.__new__(type(self))
-        for f in dataclasses.fields(self):
-            object.__setattr__(new, f.name, getattr(self, f.name))
-        object.__setattr__(new, "spec", spec)
-        return new
+        # spec is static, out of eqx.tree_at's reach: rebuilt through __init__.
+        return self._replace(spec=spec)
+
+    def _replace(self, **changes):
+        """A model of the same class with ``changes`` (field name -> value), the rest shared."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return type(self)(_Fields({**values, **changes}))
 
     # the arrays as the dynamics see them ---------------------------------------
 
@@ -330,7 +375,7 @@ class mRNNBase(eqx.Module):
 
     def _check_finite(self, states, name: str) -> None:
         """:func:`mrnn_core.check_finite` on a call's returned states (concrete only)."""
-        if isinstance(states, jax.core.Tracer):
+        if is_traced(states):
             raise MRNNConfigError(
                 f"check_finite: expected concrete states, got traced ones (inside jax.jit, "
                 f"vmap or grad the values are not known yet); call "
@@ -414,26 +459,7 @@ class mRNNBase(eqx.Module):
         return weight_subset(self.spec, self.effective_weights()[0] if W is None else W, *regions)
 
 
-def _assign(self: mRNNBase, ckpt: Checkpoint) -> None:
-    # Every Checkpoint is validated on construction (tau finite and > 0 included).
-    tau = np.asarray(ckpt.params["tau"], dtype=np.float64)
-    # alpha = dt / tau <= 1 unless allowed (leaky)
-    check_alpha(tau, ckpt.dynamics, where="checkpoint params['tau']", spec=ckpt.spec)
-    for name in _ARRAYS:
-        object.__setattr__(self, name, jnp.asarray(ckpt.params[name]))
-    # A checkpoint's log_tau (torch and this backend write one when tau learns)
-    # is the trained parameter itself; otherwise log(tau) has the same tau.
-    log_tau = np.asarray(ckpt.params["log_tau"] if "log_tau" in ckpt.params
-                         else np.log(np.where(tau > 0, tau, 1.0)), dtype=np.float64)
-    object.__setattr__(self, "tau_ref", jnp.asarray(tau))
-    object.__setattr__(self, "log_tau", jnp.asarray(log_tau))
-    object.__setattr__(self, "log_tau_ref", jnp.asarray(log_tau))
-    object.__setattr__(self, "spec", ckpt.spec)
-    object.__setattr__(self, "dynamics", ckpt.dynamics)
-    uniform = tau.size > 0 and bool(np.all(tau == tau.flat[0]))
-    object.__setattr__(self, "uniform_tau", float(tau.flat[0]) if uniform else None)
-
-
+@final
 class mRNN(mRNNBase):
     """Leaky (continuous-time, Euler) multi-regional RNN, ``alpha = dt / tau``.
 
@@ -461,18 +487,36 @@ class mRNN(mRNNBase):
       ``Checkpoint.initialise(spec, dynamics, seed)`` and the torch model's).
     """
 
-    _kind = "leaky"
+    _kind: ClassVar[str] = "leaky"
+
+    W_rec: jax.Array
+    W_rec_mask: jax.Array
+    W_rec_sign_matrix: jax.Array
+    W_inp: jax.Array
+    W_inp_mask: jax.Array
+    W_inp_sign_matrix: jax.Array
+    base_firing: jax.Array
+    init: jax.Array
+    log_tau: jax.Array
+    tau_ref: jax.Array
+    log_tau_ref: jax.Array
+    spec: NetworkSpec = eqx.field(static=True)
+    dynamics: Dynamics = eqx.field(static=True)
+    uniform_tau: float | None = eqx.field(static=True)
 
     def __init__(self, config=None, activation="relu", noise_level_act=0.01,
                  noise_level_inp=0.01, rec_constrained=True, inp_constrained=True,
                  batch_first=True, spectral_radius=None, dt=10, tau=100, *, key=None, seed=None,
                  balance_ei=False, allow_unstable_alpha=False):
-        dynamics = Dynamics(kind="leaky", activation=activation, dt=dt, tau=tau,
-                            noise_level_act=noise_level_act, noise_level_inp=noise_level_inp,
-                            rec_constrained=rec_constrained, inp_constrained=inp_constrained,
-                            batch_first=batch_first, spectral_radius=spectral_radius,
-                            balance_ei=balance_ei, allow_unstable_alpha=allow_unstable_alpha)
-        super().__init__(config, dynamics, key=key, seed=seed)
+        if not isinstance(config, _Fields):
+            dynamics = Dynamics(kind="leaky", activation=activation, dt=dt, tau=tau,
+                                noise_level_act=noise_level_act, noise_level_inp=noise_level_inp,
+                                rec_constrained=rec_constrained, inp_constrained=inp_constrained,
+                                batch_first=batch_first, spectral_radius=spectral_radius,
+                                balance_ei=balance_ei, allow_unstable_alpha=allow_unstable_alpha)
+            config = _initialised_fields(config, dynamics, key, seed)
+        for name, value in config.values.items():
+            setattr(self, name, value)
 
     def __call__(self, inp, x0=None, h0=None, *, stim_input=None, W_rec=None, key=None,
                  eps_x=None, eps_u=None, recurrence="auto", check_finite=False):
@@ -513,6 +557,7 @@ class mRNN(mRNNBase):
         return x0, get_activation(self.dynamics.activation)(x0)
 
 
+@final
 class ElmanmRNN(mRNNBase):
     """Elman (discrete) multi-regional RNN.
 
@@ -522,18 +567,36 @@ class ElmanmRNN(mRNNBase):
     Arguments as :class:`mRNN`, without `dt` and `tau`.
     """
 
-    _kind = "elman"
+    _kind: ClassVar[str] = "elman"
+
+    W_rec: jax.Array
+    W_rec_mask: jax.Array
+    W_rec_sign_matrix: jax.Array
+    W_inp: jax.Array
+    W_inp_mask: jax.Array
+    W_inp_sign_matrix: jax.Array
+    base_firing: jax.Array
+    init: jax.Array
+    log_tau: jax.Array
+    tau_ref: jax.Array
+    log_tau_ref: jax.Array
+    spec: NetworkSpec = eqx.field(static=True)
+    dynamics: Dynamics = eqx.field(static=True)
+    uniform_tau: float | None = eqx.field(static=True)
 
     def __init__(self, config=None, activation="relu", noise_level_act=0.01,
                  noise_level_inp=0.01, rec_constrained=True, inp_constrained=True,
                  batch_first=True, spectral_radius=None, *, key=None, seed=None,
                  balance_ei=False):
-        dynamics = Dynamics(kind="elman", activation=activation,
-                            noise_level_act=noise_level_act, noise_level_inp=noise_level_inp,
-                            rec_constrained=rec_constrained, inp_constrained=inp_constrained,
-                            batch_first=batch_first, spectral_radius=spectral_radius,
-                            balance_ei=balance_ei)
-        super().__init__(config, dynamics, key=key, seed=seed)
+        if not isinstance(config, _Fields):
+            dynamics = Dynamics(kind="elman", activation=activation,
+                                noise_level_act=noise_level_act, noise_level_inp=noise_level_inp,
+                                rec_constrained=rec_constrained, inp_constrained=inp_constrained,
+                                batch_first=batch_first, spectral_radius=spectral_radius,
+                                balance_ei=balance_ei)
+            config = _initialised_fields(config, dynamics, key, seed)
+        for name, value in config.values.items():
+            setattr(self, name, value)
 
     def __call__(self, inp, h0=None, *, stim_input=None, W_rec=None, key=None, eps_x=None,
                  eps_u=None, recurrence="auto", check_finite=False):

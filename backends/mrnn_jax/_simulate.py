@@ -18,6 +18,7 @@ import numpy as np
 from mrnn_core import PARAM_NAMES, Dynamics, MRNNConfigError, check_call_shapes, uniform_alpha
 
 from ._activations import get_activation
+from ._compat import is_traced
 from ._blocks import choose_plan, recurrent_input, split_weights
 from ._functional import _PRECISION, call_input, drive, effective_weights, model_dtype
 from . import _recurrence
@@ -93,7 +94,7 @@ def _alpha(params, dynamics):
     tau = params.get("tau") if dynamics.kind == "leaky" else None
     if tau is None:
         return dynamics.alpha, None
-    if not isinstance(tau, jax.core.Tracer):
+    if not is_traced(tau):
         alpha = uniform_alpha(np.asarray(tau), dynamics)
         if isinstance(alpha, float):
             return alpha, None

@@ -6,6 +6,8 @@ The numbers are :func:`mrnn_core.readout.apply_readout`'s; the torch backend's
 
 from __future__ import annotations
 
+from typing import final
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -23,7 +25,21 @@ from mrnn_core.readout import (
     readout_units,
 )
 
-from ._model import _seed_from, mRNNBase
+from ._model import _Fields, _seed_from, mRNNBase
+
+
+def _readout_fields(spec: NetworkSpec, readout: ReadoutSpec, params: dict) -> _Fields:
+    """A readout's field values for ``params`` (``{"W": [O, n], "b": [O]}``, already checked)."""
+    return _Fields({"weight": jnp.asarray(params["W"]),
+                    "bias": jnp.asarray(params["b"]) if readout.bias else None,
+                    "spec": spec, "readout_spec": readout,
+                    "index": tuple(int(i) for i in readout_units(spec, readout))})
+
+
+def _assign(self, spec: NetworkSpec, readout: ReadoutSpec, params: dict) -> None:
+    """Fill a bare instance (made with ``object.__new__``); no longer used by :class:`Readout`."""
+    for name, value in _readout_fields(spec, readout, params).values.items():
+        object.__setattr__(self, name, value)
 
 
 def _network_spec(model_or_spec) -> NetworkSpec:
@@ -36,6 +52,7 @@ def _network_spec(model_or_spec) -> NetworkSpec:
         f"got {type(model_or_spec).__name__}")
 
 
+@final
 class Readout(eqx.Module):
     """``y = hs[..., idx] @ W_eff.T + b``: outputs ``[..., O]`` from rates ``hs`` ``[..., H]``.
 
@@ -79,10 +96,14 @@ class Readout(eqx.Module):
 
     def __init__(self, model_or_spec, regions, out_features: int, dale: bool = False,
                  bias: bool = True, *, key=None, seed=None):
-        spec = _network_spec(model_or_spec)
-        readout = ReadoutSpec(regions, out_features, dale, bias)
-        seed = _seed_from(key, seed)
-        _assign(self, spec, readout, init_readout(spec, readout, seed))
+        fields = model_or_spec
+        if not isinstance(fields, _Fields):  # else from_params: the values as they are
+            spec = _network_spec(model_or_spec)
+            readout = ReadoutSpec(regions, out_features, dale, bias)
+            seed = _seed_from(key, seed)
+            fields = _readout_fields(spec, readout, init_readout(spec, readout, seed))
+        for name, value in fields.values.items():
+            setattr(self, name, value)
 
     @classmethod
     def from_params(cls, spec: NetworkSpec, readout_spec: ReadoutSpec, W, b=None) -> Readout:
@@ -94,10 +115,8 @@ class Readout(eqx.Module):
             raise MRNNConfigError(
                 f"Readout.from_params: expected a mrnn_core.NetworkSpec, got {type(spec).__name__}")
         params = check_readout_params(spec, readout_spec, W, b)
-        # As in mRNNBase.from_checkpoint: the constructor would draw new weights.
-        self = object.__new__(cls)
-        _assign(self, spec, readout_spec, params)
-        return self
+        return cls(_readout_fields(spec, readout_spec, params), readout_spec.regions,
+                   readout_spec.out_features, readout_spec.dale, readout_spec.bias)
 
     @classmethod
     def from_checkpoint(cls, checkpoint) -> Readout:
@@ -138,11 +157,3 @@ class Readout(eqx.Module):
         return checkpoint_with_readout(checkpoint, self.readout_spec, **self.params(),
                                        built_for=self.spec)
 
-
-def _assign(self: Readout, spec: NetworkSpec, readout: ReadoutSpec, params: dict) -> None:
-    set_ = object.__setattr__
-    set_(self, "weight", jnp.asarray(params["W"]))
-    set_(self, "bias", jnp.asarray(params["b"]) if readout.bias else None)
-    set_(self, "spec", spec)
-    set_(self, "readout_spec", readout)
-    set_(self, "index", tuple(int(i) for i in readout_units(spec, readout)))
