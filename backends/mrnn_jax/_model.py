@@ -127,16 +127,6 @@ def _initialised_fields(config, dynamics: Dynamics, key, seed) -> _Fields:
     return _checkpoint_fields(Checkpoint.initialise(spec, dynamics, seed=_seed_from(key, seed)))
 
 
-def _assign(self, ckpt: Checkpoint) -> None:
-    """Fill a bare instance (made with ``object.__new__``) from ``ckpt``.
-
-    The models no longer use it (their ``__init__`` stores the fields); kept
-    for code written against earlier versions.
-    """
-    for name, value in _checkpoint_fields(ckpt).values.items():
-        object.__setattr__(self, name, value)
-
-
 class mRNNBase(eqx.Module):
     """What the leaky :class:`mRNN` and :class:`ElmanmRNN` share: arrays, structure, helpers.
 

@@ -321,17 +321,11 @@ class Ensemble(eqx.Module):
         """The ensemble of ``models`` (see :meth:`from_models`)."""
         models = _check_models(models)
         first = models[0]
-        stacked = object.__new__(type(first))
-        for f in dataclasses.fields(first):
-            if f.name in _LEAVES:
-                value = jnp.stack([getattr(m, f.name) for m in models])
-            elif f.name == "uniform_tau":
-                taus = {m.uniform_tau for m in models}
-                value = first.uniform_tau if len(taus) == 1 else None
-            else:
-                value = getattr(first, f.name)
-            object.__setattr__(stacked, f.name, value)
-        self.model = stacked
+        changes = {f.name: jnp.stack([getattr(m, f.name) for m in models])
+                   for f in dataclasses.fields(first) if f.name in _LEAVES}
+        taus = {m.uniform_tau for m in models}
+        changes["uniform_tau"] = first.uniform_tau if len(taus) == 1 else None
+        self.model = first._replace(**changes)
         self.member_dynamics = tuple(m.dynamics for m in models)
         self.member_tau = tuple(m.uniform_tau for m in models)
 
@@ -400,17 +394,9 @@ class Ensemble(eqx.Module):
         """The ``E`` members as single models (their arrays are slices of the ensemble's)."""
         out = []
         for e, (d, tau) in enumerate(zip(self.member_dynamics, self.member_tau)):
-            m = object.__new__(type(self.model))
-            for f in dataclasses.fields(self.model):
-                value = getattr(self.model, f.name)
-                if f.name in _LEAVES:
-                    value = value[e]
-                elif f.name == "dynamics":
-                    value = d
-                elif f.name == "uniform_tau":
-                    value = tau
-                object.__setattr__(m, f.name, value)
-            out.append(m)
+            changes = {f.name: getattr(self.model, f.name)[e]
+                       for f in dataclasses.fields(self.model) if f.name in _LEAVES}
+            out.append(self.model._replace(dynamics=d, uniform_tau=tau, **changes))
         return out
 
     def to_checkpoints(self) -> list[Checkpoint]:

@@ -36,12 +36,6 @@ def _readout_fields(spec: NetworkSpec, readout: ReadoutSpec, params: dict) -> _F
                     "index": tuple(int(i) for i in readout_units(spec, readout))})
 
 
-def _assign(self, spec: NetworkSpec, readout: ReadoutSpec, params: dict) -> None:
-    """Fill a bare instance (made with ``object.__new__``); no longer used by :class:`Readout`."""
-    for name, value in _readout_fields(spec, readout, params).values.items():
-        object.__setattr__(self, name, value)
-
-
 def _network_spec(model_or_spec) -> NetworkSpec:
     if isinstance(model_or_spec, mRNNBase):
         return model_or_spec.spec
