@@ -47,7 +47,27 @@ import mrnn_core
 from mrnn_torch.distributed import data_parallel, local_ensemble
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from torch_flipflop import FlipFlopNet, trials  # noqa: E402
+from torch_flipflop import build  # noqa: E402
+
+
+class FlipFlopNet(nn.Module):
+    """``torch_flipflop``'s network and readout as one module, the unit DDP wraps."""
+
+    def __init__(self, seed: int, device=None):
+        super().__init__()
+        self.mrnn, self.readout = build(seed, device)
+
+    def forward(self, inputs, noise: bool = False):
+        """``inputs`` ``[B, T, 3]`` -> outputs ``[B, T, 3]``."""
+        x0, h0 = self.mrnn.batched_initial_condition(inputs.shape[0])
+        _, hs = self.mrnn(inputs, x0, h0, noise=noise)
+        return self.readout(hs)
+
+
+def trials(batch: int, steps: int, seed: int, device):
+    """Flip-flop trials ``(inputs, targets)``, each ``[B, T, 3]`` float32, on ``device``."""
+    inputs, targets = mrnn_core.flip_flop(batch, steps, n_bits=3, p_pulse=0.1, seed=seed)
+    return torch.as_tensor(inputs, device=device), torch.as_tensor(targets, device=device)
 
 
 def start_process_group() -> tuple[int, int, torch.device]:
@@ -146,6 +166,7 @@ def main(argv=None) -> str:
         if rank == 0:
             print(f"trained {args.steps} steps in {seconds:.1f} s "
                   f"({seconds / args.steps:.3f} s a step): {summary}")
+        dist.barrier()  # no rank tears the group down while another still talks to it
         return summary
     finally:
         dist.destroy_process_group()
