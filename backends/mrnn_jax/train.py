@@ -42,6 +42,19 @@ __all__ = ["train", "TrainResult"]
 TRAINING = "training.npz"
 
 
+def _batch(sample, batch_size: int, seed: int, step: int, loss: str, n_outputs: int, dtype):
+    """Step ``step``'s batch as arrays ``(inputs, targets, mask)``; class labels (a
+    cross-entropy's targets) are checked against ``n_outputs`` and stay integers."""
+    inputs, targets, mask = core.check_batch(sample(batch_size, core.step_rng(seed, step)), loss)
+    if loss == "cross_entropy":
+        core.check_labels(n_outputs, targets)
+        labels = jnp.asarray(targets, dtype=jnp.int32)
+    else:
+        labels = jnp.asarray(targets, dtype=dtype)
+    return (jnp.asarray(inputs, dtype=dtype), labels,
+            None if mask is None else jnp.asarray(mask, dtype=dtype))
+
+
 def _check_model(model, readout):
     if not isinstance(model, mRNNBase):
         raise MRNNConfigError(
@@ -226,15 +239,9 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
     carry = {"trainable": trainable, "opt_state": opt_state}
 
     def do_step(i: int) -> float:
-        inputs, targets, mask = core.check_batch(sample(batch_size, core.step_rng(seed, i)), loss)
-        if loss == "cross_entropy":
-            core.check_labels(n_outputs, targets)
-            y = jnp.asarray(targets, dtype=jnp.int32)
-        else:
-            y = jnp.asarray(targets, dtype=dtype)
-        m = None if mask is None else jnp.asarray(mask, dtype=dtype)
+        x, y, m = _batch(sample, batch_size, seed, i, loss, n_outputs, dtype)
         carry["trainable"], carry["opt_state"], value = _update(
-            carry["trainable"], frozen, carry["opt_state"], jnp.asarray(inputs, dtype=dtype), y, m,
+            carry["trainable"], frozen, carry["opt_state"], x, y, m,
             jax.random.fold_in(base_key, i), optimizer, loss, noise, regularizer)
         return float(value)
 
@@ -353,15 +360,9 @@ def _train_ensemble(ens, task, *, optimizer, lr, steps, batch_size, readout, run
     carry = {"trainable": trainable, "opt_state": opt_state}
 
     def do_step(i: int) -> float:
-        inputs, targets, mask = core.check_batch(sample(batch_size, core.step_rng(seed, i)), loss)
-        if loss == "cross_entropy":
-            core.check_labels(n_outputs, targets)
-            y = jnp.asarray(targets, dtype=jnp.int32)
-        else:
-            y = jnp.asarray(targets, dtype=dtype)
-        m = None if mask is None else jnp.asarray(mask, dtype=dtype)
+        x, y, m = _batch(sample, batch_size, seed, i, loss, n_outputs, dtype)
         carry["trainable"], carry["opt_state"], values = _update_ensemble(
-            carry["trainable"], frozen, carry["opt_state"], jnp.asarray(inputs, dtype=dtype), y, m,
+            carry["trainable"], frozen, carry["opt_state"], x, y, m,
             jax.random.fold_in(base_key, i), optimizer, loss, noise, regularizer)
         values = np.asarray(values)
         member_history.append([float(v) for v in values])

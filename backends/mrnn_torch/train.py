@@ -39,6 +39,18 @@ __all__ = ["train", "TrainResult"]
 TRAINING = "training.pt"
 
 
+def _batch(sample, batch_size: int, seed: int, step: int, loss: str, device, dtype):
+    """Step ``step``'s batch: its numpy targets and the tensors ``(inputs, targets, mask)``
+    on ``device``; class labels (a cross-entropy's targets) stay integers."""
+    inputs, targets, mask = core.check_batch(sample(batch_size, core.step_rng(seed, step)), loss)
+
+    def tensor(a, kind=dtype):
+        return None if a is None else torch.as_tensor(a, device=device, dtype=kind)
+
+    labels = torch.long if loss == "cross_entropy" else dtype
+    return targets, tensor(inputs), tensor(targets, labels), tensor(mask)
+
+
 def _check_model(model, readout):
     if not isinstance(model, mRNNBase):
         raise MRNNConfigError(
@@ -232,13 +244,7 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
     kind = model.dynamics.kind
 
     def do_step(i: int) -> float:
-        inputs, targets, mask = core.check_batch(sample(batch_size, core.step_rng(seed, i)), loss)
-        x = torch.as_tensor(inputs, device=device, dtype=dtype)
-        if loss == "cross_entropy":
-            y = torch.as_tensor(targets, device=device, dtype=torch.long)
-        else:
-            y = torch.as_tensor(targets, device=device, dtype=dtype)
-        m = None if mask is None else torch.as_tensor(mask, device=device, dtype=dtype)
+        targets, x, y, m = _batch(sample, batch_size, seed, i, loss, device, dtype)
         with _step_rng(device, core.step_seed(seed, i)):
             if kind == "leaky":
                 x0, h0 = model.batched_initial_condition(x.shape[0])
@@ -339,13 +345,7 @@ def _train_ensemble(ens, task, *, optimizer, lr, steps, batch_size, readout, run
     device, dtype = first.device, first._dtype
 
     def do_step(i: int) -> float:
-        inputs, targets, mask = core.check_batch(sample(batch_size, core.step_rng(seed, i)), loss)
-        x = torch.as_tensor(inputs, device=device, dtype=dtype)
-        if loss == "cross_entropy":
-            y = torch.as_tensor(targets, device=device, dtype=torch.long)
-        else:
-            y = torch.as_tensor(targets, device=device, dtype=dtype)
-        m = None if mask is None else torch.as_tensor(mask, device=device, dtype=dtype)
+        targets, x, y, m = _batch(sample, batch_size, seed, i, loss, device, dtype)
         with _step_rng(device, core.step_seed(seed, i)):
             init = ens.batched_initial_condition(x.shape[0])
             eps = {}
