@@ -14,6 +14,12 @@ pytest.importorskip("ray", reason="the sweep extra (ray[tune]) is not installed"
 
 from mrnn_sweep._cli import main  # noqa: E402
 
+# Starting Ray forks helper processes (fork + exec). When an earlier test in the
+# session has initialised JAX, JAX's at-fork hook warns that forking a
+# multithreaded process may deadlock; that concerns a fork without exec, not
+# Ray's, so here that one warning is not an error.
+pytestmark = pytest.mark.filterwarnings(r"ignore:os\.fork\(\) was called:RuntimeWarning")
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "sweeps" / "flipflop_grid.toml"
 

@@ -19,6 +19,12 @@ from mrnn_core import Checkpoint, MRNNConfigError  # noqa: E402
 
 from .sweeps import small_sweep  # noqa: E402
 
+# Starting Ray forks helper processes (fork + exec). When an earlier test in the
+# session has initialised JAX, JAX's at-fork hook warns that forking a
+# multithreaded process may deadlock; that concerns a fork without exec, not
+# Ray's, so here that one warning is not an error.
+pytestmark = pytest.mark.filterwarnings(r"ignore:os\.fork\(\) was called:RuntimeWarning")
+
 KILL_AT_STEP = 20
 
 
