@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-pytest.importorskip("ray", reason="the sweep extra (ray[tune]) is not installed")
+import ray  # noqa: E402,F401  (the sweep extra: CI installs it, so a missing Ray fails here)
 
 import mrnn_sweep  # noqa: E402
 from mrnn_core import MRNNConfigError  # noqa: E402
