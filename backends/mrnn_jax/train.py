@@ -34,7 +34,8 @@ from mrnn_core.training import TrainResult as TrainResult
 
 from . import losses
 from ._model import mRNNBase, trainable_filter
-from .ensemble import Ensemble, member_optimiser
+from .ensemble import (BATCH_AXIS, MEMBERS_AXIS, Ensemble, member_optimiser, shard_batch,
+                       shard_members)
 from .readout import Readout
 
 __all__ = ["train", "TrainResult"]
@@ -156,7 +157,7 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
           readout=None, run_dir=None, checkpoint_every: int = 100, keep: int = 3,
           resume: bool = False, seed: int = 0, progress: bool = True, callback=None,
           callback_every: int | None = None, loss: str = "mse", noise: bool = True,
-          regularizer=None) -> TrainResult:
+          regularizer=None, mesh=None) -> TrainResult:
     """Train ``model`` (and ``readout``) on ``task`` for ``steps`` steps, checkpointing as it goes.
 
     Each step draws ``batch_size`` trials with ``task.sample(batch_size, rng)``
@@ -197,6 +198,17 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
     (``Ensemble.from_checkpoints`` loads them), the stacked arrays and
     optimiser states, and the loss history of every member.
 
+    **Devices:** `mesh`, a ``jax.sharding.Mesh`` from
+    :func:`mrnn_jax.ensemble.mesh` (ensembles only), splits the members over
+    its ``"members"`` axis (the ensemble, readouts and optimiser states go
+    through :func:`mrnn_jax.ensemble.shard_members`) and each batch over its
+    ``"batch"`` axis (:func:`mrnn_jax.ensemble.shard_batch`); the step key is
+    replicated. The losses and trained arrays are those of the run without a
+    mesh (to rounding). With several processes (after
+    ``jax.distributed.initialize()``) every process makes the same call. A
+    mesh whose axes do not divide the members or `batch_size`, or a mesh for
+    a single model, is refused before any work.
+
     **Returns:** :class:`mrnn_core.training.TrainResult` with the trained
     ``model`` and ``readout`` (an ensemble's run: the trained ``Ensemble``,
     the list of trained readouts, ``member_history`` ``[steps, E]``, and
@@ -206,12 +218,17 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
         steps=steps, batch_size=batch_size, checkpoint_every=checkpoint_every, keep=keep,
         seed=seed, callback_every=callback_every, loss=loss, run_dir=run_dir, resume=resume,
         lr=lr, callback=callback)
+    if mesh is not None and not isinstance(model, Ensemble):
+        raise MRNNConfigError(
+            f"train: mesh: expected None for a single model (a mesh splits an Ensemble's "
+            f"members over devices), got a mesh for a {type(model).__name__}")
     if isinstance(model, Ensemble):
         return _train_ensemble(
             model, task, optimizer=optimizer, lr=lr, steps=steps, batch_size=batch_size,
             readout=readout, run_dir=run_dir, checkpoint_every=checkpoint_every, keep=keep,
             resume=resume, seed=seed, progress=progress, callback=callback,
-            callback_every=callback_every, loss=loss, noise=noise, regularizer=regularizer)
+            callback_every=callback_every, loss=loss, noise=noise, regularizer=regularizer,
+            mesh=mesh)
     _check_model(model, readout)
     sample = core.check_task(task, loss)
     if regularizer is not None and not callable(regularizer):
@@ -328,13 +345,56 @@ def _update_ensemble(trainable, frozen, opt_state, inputs, targets, mask, key, o
     return eqx.apply_updates(trainable, changes), opt_state, values
 
 
+def _check_mesh(mesh, E: int, batch_size: int) -> None:
+    """Refuse a mesh that is not a ``Mesh`` or whose axes do not divide ``E`` or the batch."""
+    from jax.sharding import Mesh
+
+    if not isinstance(mesh, Mesh):
+        raise MRNNConfigError(
+            f"train: mesh: expected a jax.sharding.Mesh (mrnn_jax.ensemble.mesh) or None, "
+            f"got {type(mesh).__name__}")
+    n_e, n_b = int(mesh.shape.get(MEMBERS_AXIS, 1)), int(mesh.shape.get(BATCH_AXIS, 1))
+    if E % n_e:
+        raise MRNNConfigError(
+            f"train: mesh: its {MEMBERS_AXIS!r} axis has {n_e} devices, which does not divide "
+            f"E = {E} members; use a number of members that is a multiple of {n_e}")
+    if batch_size % n_b:
+        raise MRNNConfigError(
+            f"train: mesh: its {BATCH_AXIS!r} axis has {n_b} devices, which does not divide "
+            f"batch_size = {batch_size}; use a multiple of {n_b}")
+
+
+def _replicate(key, mesh):
+    """A PRNG key as a global array held whole by every device of ``mesh``."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    data = np.asarray(jax.random.key_data(key))
+    placed = jax.make_array_from_callback(data.shape, NamedSharding(mesh, PartitionSpec()),
+                                          lambda index: data[index])
+    return jax.random.wrap_key_data(placed, impl=jax.random.key_impl(key))
+
+
+def _host(tree):
+    """``tree`` with arrays that span several processes gathered whole onto this one."""
+    def gather(a):
+        if isinstance(a, jax.Array) and not a.is_fully_addressable:
+            from jax.experimental import multihost_utils
+
+            return np.asarray(multihost_utils.process_allgather(a, tiled=True))
+        return a
+
+    return jax.tree.map(gather, tree)
+
+
 def _train_ensemble(ens, task, *, optimizer, lr, steps, batch_size, readout, run_dir,
                     checkpoint_every, keep, resume, seed, progress, callback, callback_every,
-                    loss, noise, regularizer) -> TrainResult:
-    """:func:`train` for an :class:`Ensemble` (its docstring's "Ensembles")."""
+                    loss, noise, regularizer, mesh) -> TrainResult:
+    """:func:`train` for an :class:`Ensemble` (its docstring's "Ensembles" and "Devices")."""
     E = len(ens)
     readouts = core.check_member_readouts(readout, E, Readout, "mrnn_jax.Readout", distinct=False)
     stacked = _stack_readouts(readouts)
+    if mesh is not None:
+        _check_mesh(mesh, E, batch_size)
     sample = core.check_task(task, loss)
     if regularizer is not None and not callable(regularizer):
         raise MRNNConfigError(f"train: regularizer must be callable(hs) -> scalar, got {regularizer!r}")
@@ -353,6 +413,8 @@ def _train_ensemble(ens, task, *, optimizer, lr, steps, batch_size, readout, run
             (trainable, frozen, opt_state), state, _ = found
             start, history = state["step"], [float(v) for v in state["history"]]
             member_history = [[float(v) for v in row] for row in state["member_history"]]
+    if mesh is not None:
+        trainable, frozen, opt_state = shard_members((trainable, frozen, opt_state), mesh)
 
     dtype = ens.model.W_rec.dtype
     base_key = jax.random.key(seed)
@@ -361,15 +423,20 @@ def _train_ensemble(ens, task, *, optimizer, lr, steps, batch_size, readout, run
 
     def do_step(i: int) -> float:
         x, y, m = _batch(sample, batch_size, seed, i, loss, n_outputs, dtype)
+        key = jax.random.fold_in(base_key, i)
+        if mesh is not None:
+            x, y, m = (None if a is None else shard_batch(a, mesh, per_member=False)
+                       for a in (x, y, m))
+            key = _replicate(key, mesh)
         carry["trainable"], carry["opt_state"], values = _update_ensemble(
             carry["trainable"], frozen, carry["opt_state"], x, y, m,
-            jax.random.fold_in(base_key, i), optimizer, loss, noise, regularizer)
-        values = np.asarray(values)
+            key, optimizer, loss, noise, regularizer)
+        values = np.asarray(_host(values))
         member_history.append([float(v) for v in values])
         return float(values.sum())
 
     def members_now():
-        trained, out = eqx.combine(carry["trainable"], frozen)
+        trained, out = eqx.combine(_host(carry["trainable"]), _host(frozen))
         outs = ([None] * E if out is None
                 else [jax.tree.map(lambda a, e=e: a[e], out) for e in range(E)])
         return trained, outs
@@ -381,9 +448,11 @@ def _train_ensemble(ens, task, *, optimizer, lr, steps, batch_size, readout, run
             ckpt = member.to_checkpoint()
             writers[core.member_network_name(e)] = (ckpt if out is None
                                                     else out.add_to_checkpoint(ckpt)).save
-        arrays = {f"param_{k:05d}": np.asarray(a) for k, a in enumerate(_arrays(carry["trainable"]))}
-        arrays.update({f"frozen_{k:05d}": np.asarray(a) for k, a in enumerate(_arrays(frozen))})
-        arrays.update({f"opt_{k:05d}": np.asarray(a) for k, a in enumerate(_arrays(carry["opt_state"]))})
+        arrays = {f"param_{k:05d}": np.asarray(a)
+                  for k, a in enumerate(_arrays(_host(carry["trainable"])))}
+        arrays.update({f"frozen_{k:05d}": np.asarray(a) for k, a in enumerate(_arrays(_host(frozen)))})
+        arrays.update({f"opt_{k:05d}": np.asarray(a)
+                       for k, a in enumerate(_arrays(_host(carry["opt_state"])))})
 
         def write_training(path):
             with open(path, "wb") as f:
@@ -405,6 +474,13 @@ def _train_ensemble(ens, task, *, optimizer, lr, steps, batch_size, readout, run
     if last is None and run_dir is not None:
         newest = core.list_checkpoints(run_dir)
         last = newest[0][1] if newest else None
+    if mesh is not None:  # the trained arrays stay where they trained
+        trained, out = eqx.combine(carry["trainable"], frozen)
+        outs = (None if out is None
+                else [jax.tree.map(lambda a, e=e: a[e] if eqx.is_array(a) else a, _host(out))
+                      for e in range(E)])
+        return TrainResult(trained, outs, history, len(history), run_dir, last,
+                           member_history=np.asarray(member_history, np.float64).reshape(-1, E))
     trained, outs = members_now()
     return TrainResult(trained, None if readouts is None else outs, history, len(history), run_dir,
                        last, member_history=np.asarray(member_history, np.float64).reshape(-1, E))
