@@ -10,31 +10,35 @@
         python examples/jax_ensemble.py                 # hosts by hand (JAX_PROCESS_ID=1 on host1)
 
 Every member is the network of ``examples/jax_flipflop.py`` (a Dale's-law
-cortex of excitatory and inhibitory units and a readout of the excitatory
-rates) drawn from its own key, so the members differ in their sparse masks
-and initial weights. The networks form one :class:`mrnn_jax.Ensemble`
-(each array stacked along a leading member axis ``[E, ...]``; one batched
-recurrence runs all of them), the readouts one stacked ``eqx.nn.Linear``.
-One jitted step computes every member's loss, gradient and optimiser
-update; ``mrnn_jax.ensemble.member_optimiser`` gives each member its own
-Adam state and its own gradient clipping, so each member trains exactly as
-it would alone (``tests/examples/test_examples_ensemble.py`` checks it). All
-members see the same trials (``mrnn_core.flip_flop``) and draw their own
-noise.
+cortex of excitatory and inhibitory units and a ``mrnn_jax.Readout`` of the
+excitatory rates) drawn from its own key, so the members differ in their
+sparse masks and initial weights. The networks form one
+:class:`mrnn_jax.Ensemble` (each array stacked along a leading member axis
+``[E, ...]``; one batched recurrence runs all of them) and are trained by
+``mrnn_jax.train.train`` with the list of their readouts: one jitted step
+computes every member's loss, gradient and optimiser update, and
+``mrnn_jax.ensemble.member_optimiser`` (inside ``train``) gives each member
+its own Adam state and its own gradient clipping, so each member trains
+exactly as it would alone (``tests/examples/test_examples_ensemble.py``
+checks it). All members see the same trials (the ``flip_flop`` task) and
+the same noise draws, those of step ``(seed, i)``.
 
-Devices: the members are split over every device JAX sees
-(``mrnn_jax.ensemble.mesh`` and ``shard_members``; the jitted step then runs
-each device's members there); with several processes (SLURM, or the
-``JAX_*`` variables above) ``jax.distributed.initialize()`` joins them into
-one program first. Nothing else changes between one CPU and many hosts.
+Devices: with several devices the members are split over every device JAX
+sees (``train(..., mesh=mrnn_jax.ensemble.mesh(...))``: the ensemble,
+readouts and optimiser states are placed with ``shard_members``, each batch
+with ``shard_batch``, and the jitted step runs each device's members there);
+with several processes (SLURM, or the ``JAX_*`` variables above)
+``jax.distributed.initialize()`` joins them into one program first. Nothing
+else changes between one CPU and many hosts.
 
 Measured on the 2-core benchmark VM shared with other jobs (load average 8
 to 10, so slow and noisy), ``--members 8 --steps 100`` (32 trials x 100
-steps), compile included: one CPU device 32.0 s (320 ms per step); two
-host CPU devices (``XLA_FLAGS`` above) 74.5 s, the second device finding no
-free core. Two processes over gloo (``JAX_*`` variables, one host) trained
-to the same losses as one process. The default 2000 steps take about
-10 minutes on one device there.
+steps), compile included, with the hand-written loop this example had before
+it used ``train``: one CPU device 32.0 s (320 ms per step); two host CPU
+devices (``XLA_FLAGS`` above) 74.5 s, the second device finding no free
+core. Two processes over gloo (``JAX_*`` variables, one host) trained to the
+same losses as one process. The default 2000 steps take about 10 minutes on
+one device there.
 
 The per-member losses are printed and plotted to ``<out>/jax_ensemble_loss.png``.
 """
@@ -46,65 +50,26 @@ import os
 import time
 from pathlib import Path
 
-import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
-import mrnn_core
 import mrnn_jax
 from jax_flipflop import SPEC, FlipFlopNet
-from mrnn_core.analysis import Progress
 from mrnn_core.plotting import plot_loss
-from mrnn_jax.ensemble import member_optimiser, mesh, shard_batch, shard_members
+from mrnn_core.tasks import make_task
+from mrnn_jax.ensemble import mesh
+from mrnn_jax.train import train
 
 HERE = Path(__file__).resolve().parent
 
 
-class EnsembleNet(eqx.Module):
-    """``E`` flip-flop networks: an :class:`mrnn_jax.Ensemble` and stacked readouts."""
-
-    rnn: mrnn_jax.Ensemble
-    readout: eqx.nn.Linear  # weight [E, 3, n_exc], bias [E, 3]
-
-    def __call__(self, inputs, keys=None):
-        """``inputs`` ``[B, T, 3]`` (shared) -> outputs ``[E, B, T, 3]``; noise from
-        ``keys`` ``[E]`` (member ``e`` draws what it would draw alone with ``keys[e]``)."""
-        x0, h0 = self.rnn.batched_initial_condition(inputs.shape[0])
-        _, hs = self.rnn(inputs, x0, h0, key=keys)
-        rates = self.rnn.model.get_region_activity(hs, "exc")
-        return (jnp.einsum("ebtn,eon->ebto", rates, self.readout.weight)
-                + self.readout.bias[:, None, None, :])
-
-
-def stack(members) -> EnsembleNet:
-    """The :class:`EnsembleNet` of ``jax_flipflop.FlipFlopNet`` members (arrays kept exactly)."""
-    return EnsembleNet(mrnn_jax.Ensemble.from_models([m.rnn for m in members]),
-                       jax.tree.map(lambda *a: jnp.stack(a), *[m.readout for m in members]))
-
-
-def ensemble_step(optimiser):
-    """One jitted optax step of every member: ``step(trainable, frozen, opt_state,
-    inputs, targets, keys) -> (trainable, opt_state, losses [E])``. ``opt_state``
-    comes from ``member_optimiser(optimiser).init(trainable)`` (the same as
-    ``eqx.filter_vmap(optimiser.init)(trainable)``)."""
-    per_member = member_optimiser(optimiser)
-
-    def losses_fn(trainable, frozen, inputs, targets, keys):
-        outputs = eqx.combine(trainable, frozen)(inputs, keys)
-        losses = jnp.mean((outputs - targets) ** 2, axis=(1, 2, 3))
-        # Members share no parameter: the gradient of the sum is each member's own.
-        return jnp.sum(losses), losses
-
-    @eqx.filter_jit
-    def step(trainable, frozen, opt_state, inputs, targets, keys):
-        grads, losses = eqx.filter_grad(losses_fn, has_aux=True)(trainable, frozen, inputs,
-                                                                 targets, keys)
-        updates, opt_state = per_member.update(grads, opt_state, trainable)
-        return eqx.apply_updates(trainable, updates), opt_state, losses
-
-    return step
+def build(keys) -> tuple[mrnn_jax.Ensemble, list]:
+    """One ``jax_flipflop.FlipFlopNet`` per key, as ``(Ensemble, [Readout per member])``
+    (arrays kept exactly)."""
+    members = [FlipFlopNet(k) for k in keys]
+    return (mrnn_jax.Ensemble.from_models([m.rnn for m in members]),
+            [m.readout for m in members])
 
 
 def _join_processes() -> None:
@@ -142,8 +107,7 @@ def main(argv=None) -> np.ndarray:
     _join_processes()
     main_process = jax.process_index() == 0
 
-    keys = jax.random.split(jax.random.key(args.seed), args.members + 1)
-    net = stack([FlipFlopNet(k) for k in keys[1:]])
+    ens, readouts = build(jax.random.split(jax.random.key(args.seed), args.members + 1)[1:])
     devices = jax.devices()
     grid = None
     if len(devices) > 1:
@@ -151,41 +115,26 @@ def main(argv=None) -> np.ndarray:
             raise SystemExit(f"--members {args.members}: use a multiple of the "
                              f"{len(devices)} devices, so that each holds as many members")
         grid = mesh(members=len(devices))
-        net = shard_members(net, grid)
-    trainable, frozen = eqx.partition(net, mrnn_jax.trainable_filter(net))
+    task = make_task("flip_flop", steps=args.trial_length, n_bits=3, p_pulse=0.05,
+                     dtype=ens.model.W_rec.dtype)
     optimiser = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(args.lr))
-    opt_state = member_optimiser(optimiser).init(trainable)
-    train_step = ensemble_step(optimiser)
 
     if main_process:
         print(f"{args.members} networks of H = {SPEC.hidden_size} units trained together on "
               f"{len(devices)} {devices[0].platform} device(s), {jax.process_count()} "
               f"process(es): {args.batch} trials x {args.trial_length} steps per optimiser step")
-    bar = Progress("ensemble", args.steps) if main_process else None
-    losses, start = [], time.perf_counter()
-    noise_keys = jax.random.split(keys[0], (args.steps, args.members))
-    for i in range(args.steps):
-        inputs, targets = mrnn_core.flip_flop(args.batch, args.trial_length, n_bits=3,
-                                              p_pulse=0.05, seed=(args.seed, i))
-        inputs, targets, step_keys = jnp.asarray(inputs), jnp.asarray(targets), noise_keys[i]
-        if grid is not None:
-            inputs, targets = (shard_batch(a, grid, per_member=False) for a in (inputs, targets))
-            step_keys = shard_members(step_keys, grid)
-        trainable, opt_state, loss = train_step(trainable, frozen, opt_state, inputs, targets,
-                                                step_keys)
-        losses.append(_gather(loss))
-        if bar is not None:
-            bar.update(i + 1, f"mean loss {losses[-1].mean():.4f}")
+    start = time.perf_counter()
+    result = train(ens, task, readout=readouts, optimizer=optimiser, steps=args.steps,
+                   batch_size=args.batch, seed=args.seed, mesh=grid, progress=main_process)
     elapsed = time.perf_counter() - start
-    losses = np.stack(losses)
+    losses = result.member_history  # [steps, E], the same on every process
     # (every process takes part in the gathers)
-    trained = eqx.combine(trainable, frozen).rnn.model
+    trained = result.model.model
     for name in ("W_rec_mask", "W_rec_sign_matrix", "W_inp_mask", "W_inp_sign_matrix"):
         assert np.array_equal(_gather(getattr(trained, name)),
-                              _gather(getattr(net.rnn.model, name))), name
+                              _gather(getattr(ens.model, name))), name
     if not main_process:
         return losses
-    bar.close(args.steps, f"mean loss {losses[-1].mean():.4f}")
 
     window = max(1, min(100, args.steps // 10))
     print(f"{'member':>6} {'first loss':>11} {f'last {window} (mean)':>16}")

@@ -81,7 +81,7 @@ def train_step(optimiser, trainable, frozen, opt_state, inputs, targets, key):
     """One optax step on one batch, noise from ``key``: ``(trainable, opt_state, loss)``.
 
     ``mrnn_jax.train.train`` takes such steps for :func:`main`;
-    ``examples/jax_ensemble.py`` vmaps this very function over many networks.
+    ``examples/jax_ensemble.py`` trains many such networks at once with ``train``.
     """
     loss, grads = eqx.filter_value_and_grad(loss_fn)(trainable, frozen, inputs, targets, key)
     updates, opt_state = optimiser.update(grads, opt_state, trainable)
