@@ -23,6 +23,7 @@ SCRIPT = textwrap.dedent(r'''
     import json, os, sys
     import jax
     jax.config.update("jax_enable_x64", True)
+    import equinox as eqx
     import numpy as np
     import optax
     import pytest
@@ -59,6 +60,18 @@ SCRIPT = textwrap.dedent(r'''
         result[name + "_history_diff"] = float(np.max(np.abs(got.member_history - plain.member_history)))
         result[name + "_model_diff"] = diff(got.model, plain.model)
         result[name + "_readout_diff"] = diff(got.readout, plain.readout)
+    # its checkpoint holds the members it trained; resuming under the mesh goes on exactly
+    folder = train(ens, task, mesh=mesh(members=2), run_dir=os.path.join(run_root, "members"),
+                   resume=True, **settings).last_checkpoint
+    loaded = Ensemble.from_checkpoints(mrnn_core.training.member_network_paths(folder, 4))
+    result["checkpoint_diff"] = diff(eqx.filter(loaded, eqx.is_array),
+                                     eqx.filter(plain.model, eqx.is_array))
+    longer = dict(settings, steps=5)
+    resumed = train(ens, task, mesh=mesh(members=2), run_dir=os.path.join(run_root, "members"),
+                    resume=True, **longer)
+    straight = train(ens, task, **longer)
+    result["resumed_diff"] = max(diff(resumed.model, straight.model),
+                                 float(np.max(np.abs(resumed.member_history - straight.member_history))))
     result["member_shard_shape"] = list(
         train(ens, task, mesh=mesh(members=2), **settings).model.model.W_rec
         .addressable_shards[0].data.shape)
@@ -102,6 +115,11 @@ def test_training_over_a_mesh_equals_training_without(two_devices, axis):
     assert two_devices[f"{axis}_history_diff"] <= ATOL
     assert two_devices[f"{axis}_model_diff"] <= ATOL
     assert two_devices[f"{axis}_readout_diff"] <= ATOL
+
+
+def test_a_run_over_a_mesh_checkpoints_and_resumes(two_devices):
+    assert two_devices["checkpoint_diff"] <= ATOL
+    assert two_devices["resumed_diff"] <= ATOL
 
 
 def test_members_are_split_over_the_devices(two_devices):
