@@ -2,9 +2,9 @@
 
 :func:`namespace` picks the adapter from the type of the arrays a caller
 passed (by the name of the module that defines the type), so the core never
-imports a framework the caller did not import: torch and JAX are imported
-here only after the caller has handed over one of their arrays (or has
-asked for the adapter by name). numpy is the default: Python numbers, lists
+imports a framework: torch and JAX are taken from ``sys.modules``, where the
+caller's own import put them, once it hands over one of their arrays (or a
+backend asks for the adapter by name). numpy is the default: Python numbers, lists
 and numpy arrays all get it.
 
 An adapter holds only what differs between the libraries: the spelling of
@@ -17,9 +17,12 @@ the modules that use the adapters, once.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import numpy as np
+
+from .errors import MRNNConfigError
 
 NAMES = ("numpy", "torch", "jax")
 """The array libraries with an adapter."""
@@ -112,8 +115,7 @@ class _Torch(_Adapter):
     name = "torch"
 
     def __init__(self):
-        import torch
-
+        torch = _loaded("torch")
         self._torch = torch
         self.relu = torch.relu
         self.tanh = torch.tanh
@@ -180,10 +182,9 @@ class _Jax(_Adapter):
     name = "jax"
 
     def __init__(self):
-        import jax
-        import jax.numpy as jnp
-        import jax.scipy.linalg as jsl
-
+        jax = _loaded("jax")
+        jnp = importlib.import_module("jax.numpy")  # parts of the JAX the caller imported
+        jsl = importlib.import_module("jax.scipy.linalg")
         self._jnp, self._jsl = jnp, jsl
         self.relu = jax.nn.relu
         self.tanh = jnp.tanh
@@ -239,12 +240,22 @@ class _Jax(_Adapter):
         return np.asarray(x)
 
 
+def _loaded(name: str):
+    """The framework module ``name`` as the caller imported it: the core never imports one."""
+    module = sys.modules.get(name)
+    if module is None:
+        raise MRNNConfigError(
+            f"array library {name!r}: expected it to be imported already (its arrays, or a "
+            f"backend, bring it), got a request for it before any import of {name!r}")
+    return module
+
+
 _CLASSES = {"numpy": _Numpy, "torch": _Torch, "jax": _Jax}
 _MADE: dict = {}
 
 
 def adapter(name: str) -> _Adapter:
-    """The adapter of the library ``name`` (one of :data:`NAMES`); imports it."""
+    """The adapter of the library ``name`` (one of :data:`NAMES`), which must be imported already."""
     if name not in _MADE:
         _MADE[name] = _CLASSES[name]()
     return _MADE[name]

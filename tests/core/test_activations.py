@@ -130,3 +130,22 @@ def test_numpy_arrays_never_import_a_framework():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_array_adapters_never_import_a_framework():
+    # In a fresh interpreter with neither torch nor JAX imported, asking the
+    # core for their adapters is refused by name instead of importing them.
+    import subprocess
+    import sys
+
+    code = ("import sys, mrnn_core\n"
+            "from mrnn_core import _arrays\n"
+            "for name in ('torch', 'jax'):\n"
+            "    try:\n"
+            "        _arrays.adapter(name)\n"
+            "    except mrnn_core.MRNNConfigError as err:\n"
+            "        assert f\"array library '{name}': expected it to be imported already\" in str(err)\n"
+            "    else:\n"
+            "        raise AssertionError(name)\n"
+            "assert 'torch' not in sys.modules and 'jax' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
