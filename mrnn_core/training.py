@@ -494,12 +494,13 @@ def progress_bar(total: int, initial: int, enabled: bool, desc: str = "training"
 
 def run_loop(*, start: int, steps: int, seed: int, do_step: Callable[[int], float],
              save: Callable[[int, list], str] | None, checkpoint_every: int,
-             callback, callback_every: int, history: list, progress: bool):
+             callback, callback_every: int, history: list, progress: bool, run_dir=None):
     """The loop both backends share: steps ``start .. steps-1``, checkpoints, callbacks, bar.
 
     `do_step(i)` trains on step ``i``'s batch and returns its loss; `save(step,
     history)` writes the checkpoint after ``step`` steps and returns its
-    folder. Returns the folder of the last checkpoint written (or ``None``).
+    folder. Returns the folder of the last checkpoint written, else the newest
+    one in `run_dir` (a resumed run that was already complete), or ``None``.
     """
     last = None
     bar = progress_bar(steps, start, progress)
@@ -517,4 +518,7 @@ def run_loop(*, start: int, steps: int, seed: int, do_step: Callable[[int], floa
                 callback(done, loss, last if is_checkpoint else None)
     finally:
         bar.close()
+    if last is None and run_dir is not None:  # nothing new to write: the newest there is
+        newest = list_checkpoints(run_dir)
+        last = newest[0][1] if newest else None
     return last

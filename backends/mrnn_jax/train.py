@@ -286,10 +286,8 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
     last = core.run_loop(start=start, steps=steps, seed=seed, do_step=do_step,
                          save=None if run_dir is None else save,
                          checkpoint_every=checkpoint_every, callback=callback,
-                         callback_every=callback_every, history=history, progress=progress)
-    if last is None and run_dir is not None:
-        newest = core.list_checkpoints(run_dir)
-        last = newest[0][1] if newest else None
+                         callback_every=callback_every, history=history, progress=progress,
+                         run_dir=run_dir)
     trained_model, trained_readout = eqx.combine(carry["trainable"], frozen)
     return TrainResult(trained_model, trained_readout, history, len(history), run_dir, last)
 
@@ -470,10 +468,8 @@ def _train_ensemble(ens, task, *, optimizer, lr, steps, batch_size, readout, run
     last = core.run_loop(start=start, steps=steps, seed=seed, do_step=do_step,
                          save=None if run_dir is None else save,
                          checkpoint_every=checkpoint_every, callback=callback,
-                         callback_every=callback_every, history=history, progress=progress)
-    if last is None and run_dir is not None:
-        newest = core.list_checkpoints(run_dir)
-        last = newest[0][1] if newest else None
+                         callback_every=callback_every, history=history, progress=progress,
+                         run_dir=run_dir)
     if mesh is not None:  # the trained arrays stay where they trained
         trained, out = eqx.combine(carry["trainable"], frozen)
         outs = (None if out is None

@@ -278,10 +278,8 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
     last = core.run_loop(start=start, steps=steps, seed=seed, do_step=do_step,
                          save=None if run_dir is None else save,
                          checkpoint_every=checkpoint_every, callback=callback,
-                         callback_every=callback_every, history=history, progress=progress)
-    if last is None and run_dir is not None:
-        newest = core.list_checkpoints(run_dir)
-        last = newest[0][1] if newest else None
+                         callback_every=callback_every, history=history, progress=progress,
+                         run_dir=run_dir)
     return TrainResult(model, readout, history, len(history), run_dir, last)
 
 
@@ -393,9 +391,7 @@ def _train_ensemble(ens, task, *, optimizer, lr, steps, batch_size, readout, run
     last = core.run_loop(start=start, steps=steps, seed=seed, do_step=do_step,
                          save=None if run_dir is None else save,
                          checkpoint_every=checkpoint_every, callback=callback,
-                         callback_every=callback_every, history=history, progress=progress)
-    if last is None and run_dir is not None:
-        newest = core.list_checkpoints(run_dir)
-        last = newest[0][1] if newest else None
+                         callback_every=callback_every, history=history, progress=progress,
+                         run_dir=run_dir)
     return TrainResult(ens, readouts, history, len(history), run_dir, last,
                        member_history=np.asarray(member_history, dtype=np.float64).reshape(-1, E))
