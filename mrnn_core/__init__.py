@@ -19,12 +19,14 @@ from .connectivity import recurrent_structure as recurrent_structure
 from .connectivity import sparse_block_mask as sparse_block_mask
 from .connectivity import connection_block_mask as connection_block_mask
 from .connectivity import learnable_masks as learnable_masks
+from .connectivity import learns_tau as learns_tau
 from .connectivity import trainable_masks as trainable_masks
 from .connectivity import unit_tau as unit_tau
 from .describe import describe as describe
 from .dynamics import ACTIVATIONS as ACTIVATIONS
 from .dynamics import Dynamics as Dynamics
 from .dynamics import check_activation as check_activation
+from .dynamics import input_noise_constant as input_noise_constant
 from .dynamics import uniform_alpha as uniform_alpha
 from .errors import MRNNConfigError as MRNNConfigError
 from .errors import MRNNFileError as MRNNFileError

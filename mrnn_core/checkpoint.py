@@ -16,7 +16,7 @@ from types import MappingProxyType
 import numpy as np
 
 from .config import parse_json, spec_from_dict, spec_to_dict
-from .connectivity import (Connectivity, Streams, build_connectivity,
+from .connectivity import (Connectivity, Streams, build_connectivity, learns_tau,
                            connectivity_from_arrays, unit_tau)
 from .dynamics import Dynamics, check_alpha
 from .errors import MRNNConfigError, MRNNFileError
@@ -45,7 +45,9 @@ class Checkpoint:
     - `params`: a read-only mapping of named numpy arrays; it must hold
       :data:`PARAM_NAMES` (``W_rec`` ``[H, H]``, ``W_inp`` ``[H, I]``, their
       masks and sign matrices, ``base_firing``, ``init`` and ``tau`` ``[H]``),
-      may hold ``log_tau`` ``[H]`` (learned time constants) and nothing else
+      may hold ``log_tau`` ``[H]`` (learned time constants: it is added, as
+      ``log(tau)``, when some region learns its tau and dropped when none
+      does) and nothing else
       (an unknown array is an error naming it). A missing ``tau`` (older
       files) is filled from the spec and dynamics. The arrays are checked as
       :mod:`mrnn_core.validate` describes (finite, real, masks and signs as
@@ -84,7 +86,14 @@ class Checkpoint:
             params["tau"] = unit_tau(self.spec, self.dynamics)
         if self.readout is not None:
             check_checkpoint_readout(self.spec, self.readout, params)
-        checked = check_params(self.spec, params, self.readout)
+        checked = dict(check_params(self.spec, params, self.readout))
+        # log_tau is there exactly when some region learns its tau: it marks the
+        # time constants as learned for the pure simulate functions (the
+        # input-noise rule, mrnn_core.input_noise_constant).
+        if not learns_tau(self.spec, self.dynamics):
+            checked.pop("log_tau", None)
+        elif "log_tau" not in checked:
+            checked["log_tau"] = np.log(checked["tau"])
         params = {}
         for key, a in checked.items():
             # bool/integer masks and signs become float64 (exact), as every backend

@@ -139,6 +139,11 @@ def trainable_masks(spec: NetworkSpec) -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
+def learns_tau(spec: NetworkSpec, dynamics) -> bool:
+    """Whether some region learns its time constant (``learnable_tau``, leaky only)."""
+    return dynamics.kind == "leaky" and any(r.learnable_tau for r in spec.recurrent_regions)
+
+
 def learnable_masks(spec: NetworkSpec) -> dict[str, np.ndarray]:
     """``{"base_firing", "init", "tau"}`` -> ``[H]`` 0/1, 1 on units whose
     region learns that quantity (``learnable_bias``/``learnable_init``/``learnable_tau``)."""

@@ -136,28 +136,31 @@ class Dynamics:
         # 0 (a tiny sigma) whose gradient would be nan under autodiff.
         return self.noise_level_act * (2.0 / alpha) ** 0.5
 
-    def inp_noise_for(self, alpha):
-        """``c_u`` of a network whose alpha is ``alpha``.
+    def inp_noise_for(self, alpha, *, learned_tau: bool = False):
+        """``c_u`` of a network whose alpha is ``alpha``, decided from the spec.
 
-        A float alpha (all regions share one tau) gives ``sqrt(2 alpha
-        sigma_u^2) / alpha``, so such a network matches the scalar-tau one
-        exactly, noise included. A per-unit alpha gives
-        :attr:`inp_noise_const` (that of ``Dynamics.tau``): input noise lives
-        in input space, which has no per-unit time constant. An ``[H]`` array
-        (a learned tau, a torch tensor or a JAX tracer) follows the same rule
-        on its current values (a 0-d array of its library: the shared
-        constant while every entry is equal, else :attr:`inp_noise_const`).
-        Elman: ``sigma_u``.
+        The rule (docs/semantics.md, "Input noise"): while every unit keeps one
+        common time constant that does not learn, ``c_u`` is that alpha's,
+        ``sqrt(2 alpha sigma_u^2) / alpha``, so such a network matches the
+        scalar-tau one exactly, noise included. Otherwise (time constants that
+        differ between units, or any that learn: ``learned_tau=True``) it is
+        :attr:`inp_noise_const`, that of ``Dynamics.tau``: input noise lives in
+        input space, which has no per-unit time constant. A learned tau thus
+        never moves ``c_u``, also not when its values start out equal.
+
+        `alpha` is a float, or an ``[H]`` array of fixed time constants
+        (numpy, torch, or a JAX array that ``jit`` traced: the rule is written
+        with operators every array library has and returns a 0-d array of that
+        library in its dtype). Elman: ``sigma_u``.
         """
-        if self.kind != "leaky" or self.noise_level_inp == 0:
+        if self.kind != "leaky" or self.noise_level_inp == 0 or learned_tau:
             return self.inp_noise_const  # (no sqrt(0) in a gradient: it would be nan)
         if isinstance(alpha, numbers.Real):
             return math.sqrt(2.0 * alpha * self.noise_level_inp**2) / alpha
         if getattr(alpha, "ndim", 0) == 0:  # a 0-d array (numpy, torch or JAX)
             return self.noise_level_inp * (2.0 / alpha) ** 0.5
-        # An array [H] (a learned tau, possibly traced): the same rule on its
-        # current values, written with operators every array library has, so
-        # it runs under jit and differentiates through alpha[0] when uniform.
+        # An array [H] of fixed (possibly traced) values: equal ones give the
+        # shared constant. Fixed values never change, so neither does c_u.
         first = alpha[0]
         uniform = (alpha == first).all()
         shared = self.noise_level_inp * (2.0 / first) ** 0.5  # see hid_noise_vector
@@ -183,6 +186,18 @@ class Dynamics:
                 f"dynamics: unknown key {key!r}" + closest(key, cls.__dataclass_fields__)
             )
         return cls(**d)
+
+
+def input_noise_constant(params, dynamics: Dynamics, alpha):
+    """``c_u`` of a simulate call on `params` (a mapping of named arrays).
+
+    Its time constants count as learned when `params` holds ``log_tau``, as
+    checkpoints and the models' parameter mappings do exactly when some
+    region has ``learnable_tau``; then ``c_u`` is ``dynamics.inp_noise_const``
+    (see :meth:`Dynamics.inp_noise_for`, which takes the rest of the rule).
+    """
+    learned = hasattr(params, "get") and params.get("log_tau") is not None
+    return dynamics.inp_noise_for(alpha, learned_tau=learned)
 
 
 def uniform_alpha(tau, dynamics: Dynamics):

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from .activations import get_activation
-from .dynamics import ACTIVATIONS, Dynamics, check_activation, uniform_alpha
+from .dynamics import (ACTIVATIONS, Dynamics, check_activation, input_noise_constant,
+                       uniform_alpha)
 from .errors import MRNNConfigError
 from .init import effective_weight
 from .shapes import check_call_shapes
@@ -59,7 +60,8 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
 
     - `params`: named arrays (``W_rec``, ``W_inp``, masks, signs, ``base_firing``,
       optionally ``tau`` ``[H]``: per-unit time constants, ``alpha = dt / tau``;
-      without it ``dynamics.alpha``).
+      without it ``dynamics.alpha``; a ``log_tau`` entry marks them as learned,
+      see :func:`input_noise_constant`).
     - `dynamics`: a :class:`Dynamics`; its ``kind`` picks the update.
     - `inp`: ``[B, T, I]`` if ``batch_first`` else ``[T, B, I]`` (or ``[T, I]``).
     - `x0`: leaky only, initial pre-activation ``[B, H]``.
@@ -99,7 +101,7 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
     # ones give the scalar, so the numbers match a scalar-tau network exactly.
     alpha = (uniform_alpha(params["tau"], dynamics) if params.get("tau") is not None
              else dynamics.alpha)
-    c_x, c_u = dynamics.hid_noise_vector(alpha), dynamics.inp_noise_for(alpha)
+    c_x, c_u = dynamics.hid_noise_vector(alpha), input_noise_constant(params, dynamics, alpha)
 
     x = np.asarray(state, dtype=float).reshape(call.batch, H)
     if leaky:

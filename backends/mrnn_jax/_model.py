@@ -25,7 +25,7 @@ import numpy as np
 
 from mrnn_core import (PARAM_NAMES, Checkpoint, Connectivity, Dynamics, MRNNConfigError,
                        NetworkSpec, check_batch_size, check_finite, connectivity_from_arrays,
-                       describe, learnable_masks, load_config, trainable_masks)
+                       describe, learnable_masks, learns_tau, load_config, trainable_masks)
 from mrnn_core.checkpoint import check_is_checkpoint
 from mrnn_core.dynamics import check_alpha
 
@@ -259,15 +259,20 @@ class mRNNBase(eqx.Module):
 
         Entries that do not train (frozen projections, biases of regions
         without ``learnable_bias``) are behind ``stop_gradient``: same values,
-        zero gradient.
+        zero gradient. ``log_tau`` is there only when some region learns its
+        time constant; it tells :func:`simulate` so (the input-noise rule of
+        :func:`mrnn_core.input_noise_constant`).
         """
         trains = _trains(self.spec)
-        return {"W_rec": _gated(self.W_rec, trains["W_rec"]), "W_rec_mask": self.W_rec_mask,
-                "W_rec_sign_matrix": self.W_rec_sign_matrix,
-                "W_inp": _gated(self.W_inp, trains["W_inp"]), "W_inp_mask": self.W_inp_mask,
-                "W_inp_sign_matrix": self.W_inp_sign_matrix,
-                "base_firing": _gated(self.base_firing, trains["base_firing"]),
-                "tau": self._tau_for_simulate()}
+        params = {"W_rec": _gated(self.W_rec, trains["W_rec"]), "W_rec_mask": self.W_rec_mask,
+                  "W_rec_sign_matrix": self.W_rec_sign_matrix,
+                  "W_inp": _gated(self.W_inp, trains["W_inp"]), "W_inp_mask": self.W_inp_mask,
+                  "W_inp_sign_matrix": self.W_inp_sign_matrix,
+                  "base_firing": _gated(self.base_firing, trains["base_firing"]),
+                  "tau": self._tau_for_simulate()}
+        if self._learns_tau:  # marks the time constants as learned (the input-noise rule)
+            params["log_tau"] = self.log_tau
+        return params
 
     def _tau_for_simulate(self):
         """``tau`` for :func:`simulate`: a concrete numpy vector when every unit
@@ -290,7 +295,7 @@ class mRNNBase(eqx.Module):
 
     @property
     def _learns_tau(self) -> bool:
-        return self.dynamics.kind == "leaky" and bool(_trains(self.spec)["tau"].any())
+        return learns_tau(self.spec, self.dynamics)
 
     @property
     def alpha(self):
@@ -349,7 +354,7 @@ class mRNNBase(eqx.Module):
     @property
     def inp_noise_const(self) -> float:
         """``c_u`` the forward pass uses (see :meth:`mrnn_core.Dynamics.inp_noise_for`)."""
-        return self.dynamics.inp_noise_for(self.alpha)
+        return self.dynamics.inp_noise_for(self.alpha, learned_tau=self._learns_tau)
 
     @property
     def tonic_inp(self):

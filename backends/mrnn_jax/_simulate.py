@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mrnn_core import PARAM_NAMES, Dynamics, MRNNConfigError, check_call_shapes, uniform_alpha
+from mrnn_core import (PARAM_NAMES, Dynamics, MRNNConfigError, check_call_shapes,
+                       input_noise_constant, uniform_alpha)
 
 from ._activations import get_activation
 from ._compat import is_traced
@@ -124,7 +125,7 @@ def input_drive(params: Mapping, dynamics: Dynamics, inp, *, stim_input=None,
     ``drive_t = W_inp_eff (u_t + c_u eps_u_t) + b + c_x eps_x_t + s_t`` with
     ``c_x = dynamics.hid_noise_vector(alpha)`` (``dynamics.hid_noise_const``,
     or ``[H]`` when ``params["tau"]`` makes alpha per unit) and
-    ``c_u = dynamics.inp_noise_for(alpha)``.
+    ``c_u = mrnn_core.input_noise_constant(params, dynamics, alpha)``.
 
     **Arguments:**
 
@@ -150,7 +151,7 @@ def input_drive(params: Mapping, dynamics: Dynamics, inp, *, stim_input=None,
     alpha = alpha if tau is None else dynamics.dt / jnp.asarray(tau)
     out = drive(dynamics, W_inp_eff, jnp.asarray(params["base_firing"]), u,
                 tm(stim_input), tm(eps_x), tm(eps_u), dynamics.hid_noise_vector(alpha),
-                dynamics.inp_noise_for(alpha))
+                input_noise_constant(params, dynamics, alpha))
     return out if call.batched else out[:, 0, :]
 
 
@@ -180,8 +181,12 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
     - `params`: a mapping with ``W_rec`` ``[H, H]``, ``W_inp`` ``[H, I]``, their
       ``_mask`` and ``_sign_matrix`` of the same shapes, ``base_firing``
       ``[H]`` and optionally ``tau`` ``[H]`` (per-unit time constants, leaky
-      only; without it ``dynamics.tau``). Extra keys are ignored, so a
-      checkpoint's ``params`` works.
+      only; without it ``dynamics.tau``). A ``log_tau`` entry marks those time
+      constants as learned, which sets the input-noise constant to
+      ``dynamics.inp_noise_const`` (:func:`mrnn_core.input_noise_constant`);
+      checkpoints and :meth:`AbstractMRNN.params` hold one exactly when some
+      region learns its tau. Other extra keys are ignored, so a checkpoint's
+      ``params`` works.
     - `dynamics`: a :class:`mrnn_core.Dynamics` (static: hashable, not traced).
     - `inp`: ``[B, T, I]`` if ``dynamics.batch_first`` else ``[T, B, I]``, or
       ``[T, I]`` unbatched; None when ``I = 0`` and `stim_input` gives ``T``.
@@ -238,6 +243,7 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
                               leaky)
     used = {n: params[n] for n in _USED}
     alpha, used["tau"] = _alpha(params, dynamics)
+    used["log_tau"] = params.get("log_tau")  # (only its presence counts: the noise rule)
     batch = int(jnp.shape(state)[0]) if len(jnp.shape(state)) == 2 else 1
     # Dense steps take the recurrence with the hand-written reverse pass (scalar
     # or per-unit alpha); "scan" asks for the plain lax.scan (forward-mode
@@ -288,7 +294,7 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
         eps_u = jax.random.normal(key_u, (T, B, I), dtype)
     if params["tau"] is not None:
         alpha = dynamics.dt / params["tau"]
-    c_u = dynamics.inp_noise_for(alpha)
+    c_u = input_noise_constant(params, dynamics, alpha)
     c_x = dynamics.hid_noise_vector(alpha)
     bias = params["base_firing"]
     if input_term == "drive":

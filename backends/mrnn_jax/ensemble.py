@@ -25,7 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from mrnn_core import Checkpoint, Dynamics, MRNNConfigError, effective_weight, uniform_alpha
+from mrnn_core import (Checkpoint, Dynamics, MRNNConfigError, effective_weight,
+                       input_noise_constant, uniform_alpha)
 from mrnn_core import ensemble as core
 from mrnn_core.ensemble import MEMBER_VALUES as MEMBER_VALUES
 
@@ -128,7 +129,7 @@ def _alphas(params, dynamics: tuple[Dynamics, ...], H: int):
     c_x = stack([jnp.broadcast_to(d.hid_noise_vector(a), (H,)) if learn
                  else np.broadcast_to(d.hid_noise_vector(a), (H,))
                  for d, a in zip(dynamics, alpha)])
-    c_u = stack([d.inp_noise_for(a) for d, a in zip(dynamics, alpha)])
+    c_u = stack([input_noise_constant(params, d, a) for d, a in zip(dynamics, alpha)])
     leak = 1.0 - rows if dynamics[0].kind == "leaky" else None
     return rows, leak, c_x, c_u, learn
 

@@ -28,6 +28,7 @@ from mrnn_core import (
     MRNNConfigError,
     check_call_shapes,
     check_input_dtype,
+    input_noise_constant,
     effective_weight,
     numpy_input,
     activations,
@@ -211,7 +212,7 @@ def input_drive(params: Mapping, dynamics: Dynamics, inp, *, stim_input=None,
     ``drive_t = W_inp_eff (u_t + c_u eps_u_t) + b + c_x eps_x_t + s_t`` with
     ``c_x = dynamics.hid_noise_vector(alpha)`` (``dynamics.hid_noise_const``
     unless ``params["tau"]`` makes alpha per unit; then ``c_x`` is ``[H]``),
-    ``c_u = dynamics.inp_noise_for(alpha)`` and ``b = params["base_firing"]``.
+    ``c_u = mrnn_core.input_noise_constant(params, dynamics, alpha)`` and ``b = params["base_firing"]``.
 
     **Arguments:** ``inp`` ``[B, T, I]`` if ``dynamics.batch_first`` else
     ``[T, B, I]`` (``None`` for zero input when ``stim_input`` gives ``T``);
@@ -238,7 +239,7 @@ def _drive_for_call(params, dynamics, W_inp_eff, call, inp, stim_input, eps_x, e
         u = W_inp_eff.new_zeros(call.steps, call.batch, W_inp_eff.shape[1])
     c_x = dynamics.hid_noise_vector(alpha)
     return _drive(W_inp_eff, params["base_firing"], dynamics, u, tm(stim_input),
-                  tm(eps_x), tm(eps_u), c_x=c_x, c_u=dynamics.inp_noise_for(alpha))
+                  tm(eps_x), tm(eps_u), c_x=c_x, c_u=input_noise_constant(params, dynamics, alpha))
 
 
 def _step(f, alpha, leaky: bool, W_rec_T, state, drive_t):
@@ -298,7 +299,10 @@ def simulate(params: Mapping, dynamics: Dynamics, inp, x0=None, h0=None, *,
       ``*_mask`` and ``*_sign_matrix``, ``base_firing`` ``[H]`` and optionally
       ``tau`` ``[H]`` (per-unit time constants: ``alpha = dt / tau``
       elementwise and the hidden noise constant per unit; equal entries give
-      exactly the scalar results; without it ``dynamics.alpha``).
+      exactly the scalar results; without it ``dynamics.alpha``). A
+      ``log_tau`` entry marks them as learned, which sets the input-noise
+      constant to ``dynamics.inp_noise_const``
+      (:func:`mrnn_core.input_noise_constant`).
     - `dynamics`: a :class:`mrnn_core.Dynamics`; ``kind`` picks the update.
     - `inp`: ``[B, T, I]`` if ``batch_first`` else ``[T, B, I]``, or ``[T, I]``
       unbatched; ``None`` means zero input (needs ``stim_input`` for ``T``).
@@ -411,7 +415,7 @@ def _simulate_fused(params, dynamics, W_rec, W_inp_eff, call, plan, f, inp, stat
     # and uses that tensor as its output buffer, so it is formed only once.
     drive = _drive(W_inp_eff, params["base_firing"], dynamics, u, lift(stim_input),
                    lift(eps_x), lift(eps_u), scale=alpha, c_x=dynamics.hid_noise_vector(alpha),
-                   c_u=dynamics.inp_noise_for(alpha))
+                   c_u=input_noise_constant(params, dynamics, alpha))
     carry = None
     if isinstance(alpha, torch.Tensor):
         W_rec, carry, alpha = alpha[:, None] * W_rec, 1 - alpha, 1.0

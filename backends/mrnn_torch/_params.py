@@ -167,7 +167,8 @@ class ParamsMixin:
         Frozen blocks enter as ``W * T + W.detach() * (1 - T)`` (``T`` the
         0/1 trainable mask): the same numbers, zero gradient where ``T = 0``.
         ``tau`` is included only when some region sets its own (else the
-        scalar ``dynamics.alpha`` applies, with no per-call check).
+        scalar ``dynamics.alpha`` applies, with no per-call check), and
+        ``log_tau`` only when some region learns it.
         """
         T_rec, T_inp = self._trainable()
         frozen = lambda W, T: W if T is None or W is None else W * T + W.detach() * (1 - T)  # noqa: E731
@@ -177,6 +178,8 @@ class ParamsMixin:
                   "base_firing": self.tonic_inp}
         if self._own_tau:
             params["tau"] = self.tau
+        if self._tau_keys:  # marks the time constants as learned (the input-noise rule)
+            params["log_tau"] = params["tau"].log()
         return params
 
     # devices -----------------------------------------------------------------

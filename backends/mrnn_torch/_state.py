@@ -90,9 +90,10 @@ class StateMixin:
 
     @property
     def inp_noise_const(self) -> float:
-        """``c_u``: leaky ``sqrt(2 alpha sigma_u^2) / alpha`` (the shared alpha, or
-        ``Dynamics.tau``'s when units differ); Elman ``sigma_u``."""
-        return self.dynamics.inp_noise_for(self.alpha)
+        """``c_u``: leaky ``sqrt(2 alpha sigma_u^2) / alpha`` of the alpha every
+        unit shares, or ``Dynamics.tau``'s when units differ or some region
+        learns its tau (:meth:`mrnn_core.Dynamics.inp_noise_for`); Elman ``sigma_u``."""
+        return self.dynamics.inp_noise_for(self.alpha, learned_tau=bool(self._tau_keys))
 
     # baseline drive and initial state ----------------------------------------
 

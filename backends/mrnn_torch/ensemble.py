@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from mrnn_core import Checkpoint, Dynamics, MRNNConfigError
+from mrnn_core import Checkpoint, Dynamics, MRNNConfigError, input_noise_constant
 from mrnn_core import ensemble as core
 from mrnn_core.ensemble import MEMBER_VALUES as MEMBER_VALUES
 
@@ -219,8 +219,8 @@ class Ensemble(nn.Module):
                "W_inp": torch.stack([w for _, w in eff]),
                "b": torch.stack([p["base_firing"] for p in params]),
                "c_x": torch.stack([as_row(d.hid_noise_vector(a)) for d, a in zip(dyns, alphas)]),
-               "c_u": torch.stack([torch.as_tensor(d.inp_noise_for(a), **like)
-                                   for d, a in zip(dyns, alphas)]),
+               "c_u": torch.stack([torch.as_tensor(input_noise_constant(p, d, a), **like)
+                                   for p, d, a in zip(params, dyns, alphas)]),
                "alpha": alphas[0] if shared else 1.0,
                "scale": None if shared else torch.stack([as_row(a) for a in alphas])}
         return out

@@ -371,9 +371,9 @@ def test_describe_names_the_nn4n_style_settings():
     assert "2 recurrent (1 by density, 1 frozen), 1 input (1 masked)" in text
 
 
-def test_input_noise_constant_of_an_alpha_array_follows_its_current_values():
-    """An [H] alpha (a learned tau) gives the shared-alpha constant while every
-    entry is equal and Dynamics.tau's once they differ; a 0-d array acts as the float."""
+def test_input_noise_constant_of_fixed_time_constants_is_that_of_their_common_alpha():
+    """An [H] alpha of fixed time constants gives the shared-alpha constant when
+    every entry is equal and Dynamics.tau's when they differ; a 0-d array acts as the float."""
     d = mc.Dynamics(kind="leaky", dt=1.0, tau=50.0, noise_level_inp=0.3)
     shared = d.inp_noise_for(1 / 20)
     assert shared == pytest.approx(np.sqrt(2 * 0.3**2 * 20)) and shared != d.inp_noise_const
@@ -384,3 +384,32 @@ def test_input_noise_constant_of_an_alpha_array_follows_its_current_values():
         assert d.inp_noise_for(alpha).dtype == np.float32  # the array's own precision
     elman = mc.Dynamics(kind="elman", noise_level_inp=0.3)
     assert elman.inp_noise_for(np.full(4, 0.1)) == elman.inp_noise_const
+
+
+def test_a_learned_time_constant_never_moves_the_input_noise_constant():
+    """docs/semantics.md: a learned tau gives Dynamics.tau's c_u whatever its
+    values, equal or not; pure functions learn it from params holding log_tau."""
+    d = mc.Dynamics(kind="leaky", dt=1.0, tau=50.0, noise_level_inp=0.3)
+    for alpha in (1 / 20, np.full(4, 1 / 20), np.array([1 / 20, 1 / 30])):
+        assert float(d.inp_noise_for(alpha, learned_tau=True)) == d.inp_noise_const
+    fixed = {"tau": np.full(4, 20.0)}
+    assert mc.input_noise_constant(fixed, d, 1 / 20) == d.inp_noise_for(1 / 20)
+    assert mc.input_noise_constant({**fixed, "log_tau": np.log(fixed["tau"])}, d,
+                                   1 / 20) == d.inp_noise_const
+
+
+@pytest.mark.parametrize("learn", [False, True])
+def test_a_checkpoint_holds_log_tau_exactly_when_some_region_learns_its_tau(learn):
+    spec = mc.NetworkSpec().with_recurrent_region("a", 3, tau=20.0, learnable_tau=learn)
+    d = mc.Dynamics(kind="leaky", dt=1.0, tau=50.0)
+    ckpt = mc.Checkpoint.initialise(spec, d, seed=0)
+    assert ("log_tau" in ckpt.params) is learn
+    if learn:
+        np.testing.assert_array_equal(ckpt.params["log_tau"], np.log(ckpt.params["tau"]))
+    # a stray log_tau of a network whose tau is fixed is dropped, a missing one is added
+    params = {**ckpt.params, "log_tau": np.zeros(3)} if not learn else {
+        k: v for k, v in ckpt.params.items() if k != "log_tau"}
+    again = mc.Checkpoint(spec, d, params)
+    assert ("log_tau" in again.params) is learn
+    assert mc.learns_tau(spec, d) is learn
+    assert not mc.learns_tau(spec, mc.Dynamics(kind="elman"))
