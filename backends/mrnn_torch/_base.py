@@ -156,7 +156,6 @@ class mRNNBase(BuildMixin, RegionsMixin, ParamsMixin, StateMixin, CheckpointMixi
         self._init_keys: dict[str, str] = {}
         self._tau_keys: dict[str, str] = {}
         self._spec = NetworkSpec()
-        self._layout_cache = None
         self._trainable_cache = self._tau_cache = None
         self.register_parameter("W_rec", None)
         self.register_parameter("W_inp", None)

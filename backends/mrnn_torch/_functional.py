@@ -23,17 +23,21 @@ from collections.abc import Mapping
 import torch
 
 from mrnn_core import (
-    Connectivity,
     Dynamics,
     MRNNConfigError,
     check_call_shapes,
-    check_input_dtype,
-    input_noise_constant,
-    effective_weight,
-    numpy_input,
     activations,
+    check_input_dtype,
+    effective_weight,
+    input_noise_constant,
+    numpy_input,
     uniform_alpha,
 )
+from mrnn_core.regions import layout
+from mrnn_core.regions import projection as projection
+from mrnn_core.regions import region_activity as region_activity
+from mrnn_core.regions import region_indices as region_indices
+from mrnn_core.regions import weight_subset as weight_subset
 
 from ._blocks import RECURRENCE_MODES, choose_plan
 from ._compat import is_functorch_wrapped, version_stamp
@@ -434,77 +438,9 @@ def _simulate_fused(params, dynamics, W_rec, W_inp_eff, call, plan, f, inp, stat
     return (xs, hs) if leaky else hs
 
 
-# Region helpers: pure functions of a Connectivity ------------------------------
-
-
-def _check_last(name: str, a, size: int, what: str):
-    if a.shape[-1] != size:
-        raise MRNNConfigError(
-            f"{name}: expected the last dimension to be {what} = {size}, got shape {tuple(a.shape)}"
-        )
-
-
-def _select(a, dim: int, slices):
-    """``a`` restricted to the concatenation of ``slices`` along ``dim``."""
-    parts = [a.narrow(dim, s.start, s.stop - s.start) for s in slices]
-    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=dim)
-
-
-def region_indices(connectivity: Connectivity, name: str) -> tuple[int, int]:
-    """``(start, end)`` of a recurrent region in the hidden vector, or of an
-    input region in the input vector. A parent name is an error."""
-    return connectivity.region_indices(name)
-
-
-def region_activity(connectivity: Connectivity, act, *names: str):
-    """The units of the named recurrent regions, from ``act`` ``[..., H]``.
-
-    Parents expand to their children. Regions come **in the order the caller
-    names them** (not network order); no names returns ``act`` itself.
-
-    **Returns:** ``[..., n]`` with ``n`` the units of the named regions.
-    """
-    if not names:
-        return act
-    _check_last("act", act, connectivity.hidden_size, "H")
-    return _select(act, -1, [connectivity.region_slice(r) for r in connectivity.expand(*names)])
-
-
-def projection(connectivity: Connectivity, W, to: str, from_: str):
-    """The block of ``W`` that region ``from_`` sends to region ``to``.
-
-    ``to`` is a recurrent region or parent; ``from_`` is a recurrent region
-    or parent (``W`` is then ``[H, H]``) or an input region (``W`` is the
-    input matrix ``[H, I]``). Parents expand to their children, in network
-    order. **Returns:** ``[n_to, n_from]`` (rows receive).
-    """
-    rows = [connectivity.region_slice(r) for r in connectivity.expand(to)]
-    sources = connectivity.expand(from_, allow_input=True)
-    from_input = sources[0] in connectivity.input_slices
-    n_src = connectivity.input_size if from_input else connectivity.hidden_size
-    want = (connectivity.hidden_size, n_src)
-    if tuple(W.shape) != want:
-        raise MRNNConfigError(
-            f"W: expected the {'input' if from_input else 'recurrent'} matrix of shape "
-            f"{want} for a projection from {from_!r}, got {tuple(W.shape)}"
-        )
-    cols = [connectivity.region_slice(r) for r in sources]
-    return _select(_select(W, 0, rows), 1, cols)
-
-
-def weight_subset(connectivity: Connectivity, W, *names: str):
-    """The square block of ``W`` ``[H, H]`` among the named recurrent regions.
-
-    Parents expand to their children; rows and columns come **in network
-    order** whatever order the caller names them in. No names returns ``W``.
-    """
-    if not names:
-        return W
-    H = connectivity.hidden_size
-    if tuple(W.shape) != (H, H):
-        raise MRNNConfigError(f"W: expected shape ({H}, {H}) = [H, H], got {tuple(W.shape)}")
-    slices = [connectivity.region_slice(r) for r in connectivity.in_network_order(*names)]
-    return _select(_select(W, 0, slices), 1, slices)
+# Region helpers: mrnn_core.regions (written once for every array library) ------
+# region_indices, region_activity, projection and weight_subset are imported
+# from there at the top of this module and re-exported by mrnn_torch.
 
 
 def tonic_input(params: Mapping):
@@ -512,7 +448,7 @@ def tonic_input(params: Mapping):
     return params["base_firing"]
 
 
-def initial_condition(connectivity: Connectivity):
+def initial_condition(connectivity):
     """The initial pre-activation ``[H]`` each region declares (``init``), as a
-    tensor of torch's default dtype."""
-    return torch.as_tensor(connectivity.init, dtype=torch.get_default_dtype())
+    tensor of torch's default dtype (a :class:`~mrnn_core.Connectivity` or a spec)."""
+    return torch.as_tensor(layout(connectivity).init, dtype=torch.get_default_dtype())

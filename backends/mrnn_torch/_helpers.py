@@ -1,8 +1,9 @@
 """mRNNTorch's analysis helpers on a model: region lookup, weight blocks, spectra.
 
-A mixin of :class:`mrnn_torch.mRNNBase`; the region arithmetic itself lives in
-the pure functions of ``_functional.py`` (``region_activity``, ``projection``,
-``weight_subset``), applied to the model's layout and effective weights.
+A mixin of :class:`mrnn_torch.mRNNBase`; the region arithmetic itself lives once,
+for every backend, in :mod:`mrnn_core.regions` (``region_activity``,
+``projection``, ``weight_subset``), applied to the model's layout and
+effective weights.
 
 Region order, documented once: :meth:`get_region_activity` returns regions
 **in the order the caller names them**; :meth:`get_weight_subset`,
@@ -15,8 +16,7 @@ from __future__ import annotations
 import torch
 
 from mrnn_core import MRNNConfigError, effective_weight
-
-from ._functional import projection, region_activity, region_indices, weight_subset
+from mrnn_core.regions import projection, region_activity, region_indices, weight_subset
 
 
 class RegionHelpers:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
-from mrnn_core import MRNNConfigError, NetworkSpec, connectivity_from_arrays
+from mrnn_core import MRNNConfigError, NetworkSpec
+from mrnn_core.regions import layout
 
 from .region import Connection, InputRegion, RecurrentRegion
 
@@ -35,13 +34,9 @@ class RegionsMixin:
 
     @property
     def _layout(self):
-        """The spec's layout as a :class:`mrnn_core.Connectivity` (its masks are
-        placeholders: only names, slices and parents are read from it)."""
-        if self._layout_cache is None or self._layout_cache.spec is not self._spec:
-            H, I = self.total_num_units, self.total_num_inputs
-            z_rec, z_inp = np.zeros((H, H)), np.zeros((H, I))
-            self._layout_cache = connectivity_from_arrays(self._spec, z_rec, z_rec, z_inp, z_inp)
-        return self._layout_cache
+        """The spec's layout as a :class:`mrnn_core.Connectivity` (placeholder masks:
+        only names, slices and parents are read; :func:`mrnn_core.regions.layout`)."""
+        return layout(self._spec)
 
     def _attach_recurrent(self, r) -> None:
         region = RecurrentRegion(r.num_units, r.base_firing, r.init, r.sign, r.parent_region,
