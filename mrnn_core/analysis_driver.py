@@ -197,6 +197,18 @@ class Backend:
 # -- the public functions ---------------------------------------------------------------
 
 
+FUNCTION_NAMES = ("find_fixed_points", "jacobian", "jacobian_blocks", "linearise", "flow_field")
+"""The analysis functions every backend's ``analysis`` package exports, in :func:`bind`'s order."""
+RECORD_NAMES = ("FixedPoints", "FlowField", "JacobianBlocks", "Linearisation")
+"""The :mod:`mrnn_core.analysis` records those packages re-export."""
+
+
+def bind(backend) -> tuple:
+    """The functions of :data:`FUNCTION_NAMES`, in that order, bound to ``backend``."""
+    functions = AnalysisFunctions(backend)
+    return tuple(getattr(functions, n) for n in FUNCTION_NAMES)
+
+
 class AnalysisFunctions:
     """The analysis functions, bound to one :class:`Backend` (see each backend's ``analysis``)."""
 

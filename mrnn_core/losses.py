@@ -353,12 +353,17 @@ class Losses:
                         xp.zeros_like(var))
 
 
-_NUMPY = Losses("numpy")
-mse = _NUMPY.mse
-weight_l2 = _NUMPY.weight_l2
-weight_l1 = _NUMPY.weight_l1
-projection_penalty = _NUMPY.projection_penalty
-weight_penalty = _NUMPY.weight_penalty
-rate_l2 = _NUMPY.rate_l2
-rate_std = _NUMPY.rate_std
-rate_cv = _NUMPY.rate_cv
+NAMES = ("mse", "weight_l2", "weight_l1", "projection_penalty", "weight_penalty", "rate_l2",
+         "rate_std", "rate_cv")
+"""The loss functions every library's module exports, in :func:`bind`'s order."""
+
+
+def bind(library: str) -> tuple:
+    """The functions of :data:`NAMES`, in that order, bound to ``library``
+    ("numpy", "torch" or "jax"): what each backend's ``losses`` module exports."""
+    losses = Losses(library)
+    return tuple(getattr(losses, n) for n in NAMES)
+
+
+(mse, weight_l2, weight_l1, projection_penalty, weight_penalty, rate_l2, rate_std,
+ rate_cv) = bind("numpy")

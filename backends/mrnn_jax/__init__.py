@@ -14,6 +14,7 @@ train, for ``eqx.partition``), is importable from here but not in ``__all__``.
 from mrnn_core import Checkpoint as Checkpoint
 from mrnn_core import Dynamics as Dynamics
 from mrnn_core import MRNNConfigError as MRNNConfigError
+from mrnn_core.api import BACKEND_API
 
 from ._activations import get_activation as get_activation
 from ._functional import effective_weights as effective_weights
@@ -35,11 +36,4 @@ from ._regions import weight_subset as weight_subset
 from ._simulate import input_drive as input_drive
 from ._simulate import simulate as simulate
 
-__all__ = [
-    "mRNN", "ElmanmRNN", "mRNNBase",
-    "MRNNConfigError", "Dynamics", "Checkpoint",
-    "get_activation", "effective_weights", "input_drive", "step", "simulate",
-    "region_indices", "region_activity", "projection", "weight_subset",
-    "tonic_input", "initial_condition",
-    "Readout", "losses", "Ensemble",
-]
+__all__ = list(BACKEND_API)

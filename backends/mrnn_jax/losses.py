@@ -7,16 +7,7 @@ numpy at trace time, so under ``jit`` pass ``spec``, ``src``, ``dst``,
 ``static_argnames``). Both backends reject bad input with the same message.
 """
 
-from mrnn_core.losses import KINDS as KINDS
-from mrnn_core.losses import SIDES as SIDES
-from mrnn_core.losses import Losses as _Losses
+from mrnn_core.losses import KINDS, SIDES, bind  # noqa: F401 (KINDS, SIDES re-exported)
 
-_LOSSES = _Losses("jax")
-mse = _LOSSES.mse
-weight_l2 = _LOSSES.weight_l2
-weight_l1 = _LOSSES.weight_l1
-projection_penalty = _LOSSES.projection_penalty
-weight_penalty = _LOSSES.weight_penalty
-rate_l2 = _LOSSES.rate_l2
-rate_std = _LOSSES.rate_std
-rate_cv = _LOSSES.rate_cv
+(mse, weight_l2, weight_l1, projection_penalty, weight_penalty, rate_l2, rate_std,
+ rate_cv) = bind("jax")

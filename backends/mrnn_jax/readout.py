@@ -14,26 +14,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from mrnn_core import MRNNConfigError, NetworkSpec
-from mrnn_core.readout import (
-    ReadoutSpec,
-    check_readout_input,
-    check_readout_params,
-    checkpoint_readout,
-    checkpoint_with_readout,
-    describe_readout,
-    init_readout,
-    readout_units,
-)
+from mrnn_core import readout as core
 
 from ._model import _Fields, _seed_from, mRNNBase
 
 
-def _readout_fields(spec: NetworkSpec, readout: ReadoutSpec, params: dict) -> _Fields:
+def _readout_fields(spec: NetworkSpec, readout: core.ReadoutSpec, params: dict) -> _Fields:
     """A readout's field values for ``params`` (``{"W": [O, n], "b": [O]}``, already checked)."""
     return _Fields({"weight": jnp.asarray(params["W"]),
                     "bias": jnp.asarray(params["b"]) if readout.bias else None,
                     "spec": spec, "readout_spec": readout,
-                    "index": tuple(int(i) for i in readout_units(spec, readout))})
+                    "index": tuple(int(i) for i in core.readout_units(spec, readout))})
 
 
 def _network_spec(model_or_spec) -> NetworkSpec:
@@ -85,7 +76,7 @@ class Readout(eqx.Module):
     weight: jax.Array
     bias: jax.Array | None
     spec: NetworkSpec = eqx.field(static=True)
-    readout_spec: ReadoutSpec = eqx.field(static=True)
+    readout_spec: core.ReadoutSpec = eqx.field(static=True)
     index: tuple[int, ...] = eqx.field(static=True)
 
     def __init__(self, model_or_spec, regions, out_features: int, dale: bool = False,
@@ -93,14 +84,14 @@ class Readout(eqx.Module):
         fields = model_or_spec
         if not isinstance(fields, _Fields):  # else from_params: the values as they are
             spec = _network_spec(model_or_spec)
-            readout = ReadoutSpec(regions, out_features, dale, bias)
+            readout = core.ReadoutSpec(regions, out_features, dale, bias)
             seed = _seed_from(key, seed)
-            fields = _readout_fields(spec, readout, init_readout(spec, readout, seed))
+            fields = _readout_fields(spec, readout, core.init_readout(spec, readout, seed))
         for name, value in fields.values.items():
             setattr(self, name, value)
 
     @classmethod
-    def from_params(cls, spec: NetworkSpec, readout_spec: ReadoutSpec, W, b=None) -> Readout:
+    def from_params(cls, spec: NetworkSpec, readout_spec: core.ReadoutSpec, W, b=None) -> Readout:
         """A readout holding exactly ``W`` ``[O, n]`` and ``b`` ``[O]`` (numpy arrays; nothing drawn).
 
         In float64 (``jax_enable_x64``) the arrays are bit-identical to those given.
@@ -108,19 +99,19 @@ class Readout(eqx.Module):
         if not isinstance(spec, NetworkSpec):
             raise MRNNConfigError(
                 f"Readout.from_params: expected a mrnn_core.NetworkSpec, got {type(spec).__name__}")
-        params = check_readout_params(spec, readout_spec, W, b)
+        params = core.check_readout_params(spec, readout_spec, W, b)
         return cls(_readout_fields(spec, readout_spec, params), readout_spec.regions,
                    readout_spec.out_features, readout_spec.dale, readout_spec.bias)
 
     @classmethod
     def from_checkpoint(cls, checkpoint) -> Readout:
         """The readout a :class:`mrnn_core.Checkpoint` holds (its ``readout`` field)."""
-        readout, params = checkpoint_readout(checkpoint)
+        readout, params = core.checkpoint_readout(checkpoint)
         return cls.from_params(checkpoint.spec, readout, params["W"], params["b"])
 
     def __repr__(self) -> str:
         """The text a torch ``Readout`` of the same spec prints."""
-        return f"Readout({describe_readout(self.readout_spec, len(self.index))})"
+        return f"Readout({core.describe_readout(self.readout_spec, len(self.index))})"
 
     @property
     def effective_weight(self) -> jax.Array:
@@ -129,7 +120,7 @@ class Readout(eqx.Module):
 
     def __call__(self, hs) -> jax.Array:
         """``hs`` ``[..., H]`` (any leading axes, e.g. ``[B, T, H]``) -> ``[..., O]``."""
-        check_readout_input(self.spec.hidden_size, jnp.shape(hs))
+        core.check_readout_input(self.spec.hidden_size, jnp.shape(hs))
         start, stop = self.index[0], self.index[-1] + 1
         if stop - start == len(self.index):
             read = hs[..., start:stop]
@@ -148,6 +139,6 @@ class Readout(eqx.Module):
 
         ``checkpoint`` must describe a network in which this readout reads the same units.
         """
-        return checkpoint_with_readout(checkpoint, self.readout_spec, **self.params(),
+        return core.checkpoint_with_readout(checkpoint, self.readout_spec, **self.params(),
                                        built_for=self.spec)
 

@@ -13,6 +13,7 @@ classes of mRNNTorch (``Region``, ``RecurrentRegion``, ``InputRegion``,
 from mrnn_core import Checkpoint as Checkpoint
 from mrnn_core import Dynamics as Dynamics
 from mrnn_core import MRNNConfigError as MRNNConfigError
+from mrnn_core.api import BACKEND_API
 
 from . import region as region
 from ._base import mRNNBase as mRNNBase
@@ -37,11 +38,4 @@ from .region import InputRegion as InputRegion
 from .region import RecurrentRegion as RecurrentRegion
 from .region import Region as Region
 
-__all__ = [
-    "mRNN", "ElmanmRNN", "mRNNBase",
-    "MRNNConfigError", "Dynamics", "Checkpoint",
-    "get_activation", "effective_weights", "input_drive", "step", "simulate",
-    "region_indices", "region_activity", "projection", "weight_subset",
-    "tonic_input", "initial_condition",
-    "Readout", "losses", "Ensemble",
-]
+__all__ = list(BACKEND_API)

@@ -5,16 +5,7 @@ signatures, equations and shapes), bound to torch: results are 0-d tensors in th
 dtype and on the device of the inputs. Both backends reject bad input with the same message.
 """
 
-from mrnn_core.losses import KINDS as KINDS
-from mrnn_core.losses import SIDES as SIDES
-from mrnn_core.losses import Losses as _Losses
+from mrnn_core.losses import KINDS, SIDES, bind  # noqa: F401 (KINDS, SIDES re-exported)
 
-_LOSSES = _Losses("torch")
-mse = _LOSSES.mse
-weight_l2 = _LOSSES.weight_l2
-weight_l1 = _LOSSES.weight_l1
-projection_penalty = _LOSSES.projection_penalty
-weight_penalty = _LOSSES.weight_penalty
-rate_l2 = _LOSSES.rate_l2
-rate_std = _LOSSES.rate_std
-rate_cv = _LOSSES.rate_cv
+(mse, weight_l2, weight_l1, projection_penalty, weight_penalty, rate_l2, rate_std,
+ rate_cv) = bind("torch")

@@ -12,16 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from mrnn_core import MRNNConfigError, NetworkSpec
-from mrnn_core.readout import (
-    ReadoutSpec,
-    check_readout_input,
-    check_readout_params,
-    checkpoint_readout,
-    checkpoint_with_readout,
-    describe_readout,
-    init_readout,
-    readout_units,
-)
+from mrnn_core import readout as core
 
 from ._base import mRNNBase
 from ._device import resolve_device, resolve_dtype
@@ -70,16 +61,16 @@ class Readout(nn.Module):
                  bias: bool = True, seed=None, device=None, dtype=None):
         super().__init__()
         spec, model_device, model_dtype = _network(model_or_spec)
-        readout = ReadoutSpec(regions, out_features, dale, bias)
+        readout = core.ReadoutSpec(regions, out_features, dale, bias)
         if seed is None:
             seed = int(torch.randint(0, 2**62, ()).item())
-        params = init_readout(spec, readout, seed)
+        params = core.init_readout(spec, readout, seed)
         self._setup(spec, readout, params, model_device if device is None else device,
                     model_dtype if dtype is None else dtype)
 
-    def _setup(self, spec: NetworkSpec, readout: ReadoutSpec, params: dict, device, dtype):
+    def _setup(self, spec: NetworkSpec, readout: core.ReadoutSpec, params: dict, device, dtype):
         device, dtype = resolve_device(device), resolve_dtype(dtype)
-        index = readout_units(spec, readout)
+        index = core.readout_units(spec, readout)
         self.spec = spec
         self.readout_spec = readout
         self._slice = _contiguous(index)
@@ -93,7 +84,7 @@ class Readout(nn.Module):
             self.register_parameter("bias", None)
 
     @classmethod
-    def from_params(cls, spec: NetworkSpec, readout_spec: ReadoutSpec, W, b=None,
+    def from_params(cls, spec: NetworkSpec, readout_spec: core.ReadoutSpec, W, b=None,
                     device=None, dtype=None) -> Readout:
         """A readout holding exactly ``W`` ``[O, n]`` and ``b`` ``[O]`` (numpy arrays; nothing drawn).
 
@@ -102,7 +93,7 @@ class Readout(nn.Module):
         if not isinstance(spec, NetworkSpec):
             raise MRNNConfigError(
                 f"Readout.from_params: expected a mrnn_core.NetworkSpec, got {type(spec).__name__}")
-        params = check_readout_params(spec, readout_spec, W, b)
+        params = core.check_readout_params(spec, readout_spec, W, b)
         self = cls.__new__(cls)
         nn.Module.__init__(self)
         self._setup(spec, readout_spec, params, device, dtype)
@@ -111,7 +102,7 @@ class Readout(nn.Module):
     @classmethod
     def from_checkpoint(cls, checkpoint, device=None, dtype=None) -> Readout:
         """The readout a :class:`mrnn_core.Checkpoint` holds (its ``readout`` field)."""
-        readout, params = checkpoint_readout(checkpoint)
+        readout, params = core.checkpoint_readout(checkpoint)
         return cls.from_params(checkpoint.spec, readout, params["W"], params["b"], device, dtype)
 
     @property
@@ -121,7 +112,7 @@ class Readout(nn.Module):
 
     def forward(self, hs: torch.Tensor) -> torch.Tensor:
         """``hs`` ``[..., H]`` (any leading axes, e.g. ``[B, T, H]``) -> ``[..., O]``."""
-        check_readout_input(self.spec.hidden_size, hs.shape)
+        core.check_readout_input(self.spec.hidden_size, hs.shape)
         read = hs[..., self._slice] if self._slice is not None else hs.index_select(-1, self.readout_index)
         return F.linear(read, self.effective_weight, self.bias)
 
@@ -137,10 +128,10 @@ class Readout(nn.Module):
 
         ``checkpoint`` must describe a network in which this readout reads the same units.
         """
-        return checkpoint_with_readout(checkpoint, self.readout_spec, **self.params(),
+        return core.checkpoint_with_readout(checkpoint, self.readout_spec, **self.params(),
                                        built_for=self.spec)
 
     def extra_repr(self) -> str:
         """What it reads and its non-default flags (:func:`mrnn_core.readout.describe_readout`)."""
-        return describe_readout(self.readout_spec, self.readout_index.numel())
+        return core.describe_readout(self.readout_spec, self.readout_index.numel())
 

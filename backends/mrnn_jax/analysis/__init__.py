@@ -9,23 +9,11 @@ its initial states. :mod:`mrnn_torch.analysis` has the same names and
 signatures and gives the same numbers.
 """
 
-from mrnn_core.analysis import FixedPoints as FixedPoints
-from mrnn_core.analysis import FlowField as FlowField
-from mrnn_core.analysis import JacobianBlocks as JacobianBlocks
-from mrnn_core.analysis import Linearisation as Linearisation
+from mrnn_core.analysis import FixedPoints, FlowField, JacobianBlocks, Linearisation  # noqa: F401
+from mrnn_core.analysis_driver import FUNCTION_NAMES, RECORD_NAMES, bind
 
-from mrnn_core.analysis_driver import AnalysisFunctions as _AnalysisFunctions
+from ._backend import JaxBackend as _Backend
 
-from ._backend import JaxBackend as _JaxBackend
+find_fixed_points, jacobian, jacobian_blocks, linearise, flow_field = bind(_Backend())
 
-_FUNCTIONS = _AnalysisFunctions(_JaxBackend())
-find_fixed_points = _FUNCTIONS.find_fixed_points
-jacobian = _FUNCTIONS.jacobian
-jacobian_blocks = _FUNCTIONS.jacobian_blocks
-linearise = _FUNCTIONS.linearise
-flow_field = _FUNCTIONS.flow_field
-
-__all__ = [
-    "find_fixed_points", "jacobian", "jacobian_blocks", "linearise", "flow_field",
-    "FixedPoints", "FlowField", "JacobianBlocks", "Linearisation",
-]
+__all__ = [*FUNCTION_NAMES, *RECORD_NAMES]
