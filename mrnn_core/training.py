@@ -437,12 +437,27 @@ def check_resumed_ensemble(state: dict, seed: int, steps: int, members: int, fol
             f"{members}]")
 
 
+def network_state(*, step: int, seed: int, backend: str, history: list) -> dict:
+    """The ``state.json`` facts of one network's checkpoint."""
+    return {"step": step, "seed": seed, "backend": backend, "history": list(history),
+            "rng": {"kind": "(seed, step)", "seed": seed, "next_step": step}}
+
+
 def ensemble_state(*, step: int, seed: int, backend: str, history: list, member_history: list,
                    members: int) -> dict:
     """The ``state.json`` facts of an ensemble's checkpoint."""
-    return {"step": step, "seed": seed, "backend": backend, "members": members,
-            "history": list(history), "member_history": [list(map(float, r)) for r in member_history],
-            "rng": {"kind": "(seed, step)", "seed": seed, "next_step": step}}
+    return {**network_state(step=step, seed=seed, backend=backend, history=history),
+            "members": members,
+            "member_history": [list(map(float, r)) for r in member_history]}
+
+
+def save_checkpoint(run_dir, step: int, writers: Mapping[str, Callable], state: Mapping,
+                    keep: int) -> str:
+    """:func:`write_checkpoint`, then ``history.json`` from the state's history
+    (and member history); returns the checkpoint's folder."""
+    folder = write_checkpoint(run_dir, step, writers, state, keep)
+    write_history(run_dir, state["history"], step, state.get("member_history"))
+    return folder
 
 
 def prepare_run_dir(run_dir, resume: bool) -> str | None:
@@ -493,13 +508,13 @@ def progress_bar(total: int, initial: int, enabled: bool, desc: str = "training"
 
 
 def run_loop(*, start: int, steps: int, seed: int, do_step: Callable[[int], float],
-             save: Callable[[int, list], str] | None, checkpoint_every: int,
+             save: Callable[[int, list], str], checkpoint_every: int,
              callback, callback_every: int, history: list, progress: bool, run_dir=None):
     """The loop both backends share: steps ``start .. steps-1``, checkpoints, callbacks, bar.
 
     `do_step(i)` trains on step ``i``'s batch and returns its loss; `save(step,
     history)` writes the checkpoint after ``step`` steps and returns its
-    folder. Returns the folder of the last checkpoint written, else the newest
+    folder (called only when there is a `run_dir`). Returns the folder of the last checkpoint written, else the newest
     one in `run_dir` (a resumed run that was already complete), or ``None``.
     """
     last = None
@@ -511,7 +526,7 @@ def run_loop(*, start: int, steps: int, seed: int, do_step: Callable[[int], floa
             done = i + 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
-            is_checkpoint = save is not None and (done % checkpoint_every == 0 or done == steps)
+            is_checkpoint = run_dir is not None and (done % checkpoint_every == 0 or done == steps)
             if is_checkpoint:
                 last = save(done, history)
             if callback is not None and (done % callback_every == 0 or done == steps):

@@ -275,19 +275,14 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
             with open(path, "wb") as f:
                 np.savez(f, **arrays)
 
-        folder = core.write_checkpoint(
+        return core.save_checkpoint(
             run_dir, step, {core.NETWORK: ckpt.save, TRAINING: write_training},
-            {"step": step, "seed": seed, "backend": "jax", "history": list(history),
-             "rng": {"kind": "(seed, step)", "seed": seed, "next_step": step}},
-            keep)
-        core.write_history(run_dir, history, step)
-        return folder
+            core.network_state(step=step, seed=seed, backend="jax", history=history), keep)
 
-    last = core.run_loop(start=start, steps=steps, seed=seed, do_step=do_step,
-                         save=None if run_dir is None else save,
-                         checkpoint_every=checkpoint_every, callback=callback,
-                         callback_every=callback_every, history=history, progress=progress,
-                         run_dir=run_dir)
+    loop = {"checkpoint_every": checkpoint_every, "callback": callback,
+            "callback_every": callback_every, "progress": progress}
+    last = core.run_loop(start=start, steps=steps, seed=seed, do_step=do_step, save=save,
+                         history=history, run_dir=run_dir, **loop)
     trained_model, trained_readout = eqx.combine(carry["trainable"], frozen)
     return TrainResult(trained_model, trained_readout, history, len(history), run_dir, last)
 
@@ -457,19 +452,16 @@ def _train_ensemble(ens, task, *, optimizer, lr, steps, batch_size, readout, run
                 np.savez(f, **arrays)
 
         writers[TRAINING] = write_training
-        folder = core.write_checkpoint(
+        return core.save_checkpoint(
             run_dir, step, writers,
             core.ensemble_state(step=step, seed=seed, backend="jax", history=history,
                                 member_history=member_history, members=E),
             keep)
-        core.write_history(run_dir, history, step, member_history)
-        return folder
 
-    last = core.run_loop(start=start, steps=steps, seed=seed, do_step=do_step,
-                         save=None if run_dir is None else save,
-                         checkpoint_every=checkpoint_every, callback=callback,
-                         callback_every=callback_every, history=history, progress=progress,
-                         run_dir=run_dir)
+    loop = {"checkpoint_every": checkpoint_every, "callback": callback,
+            "callback_every": callback_every, "progress": progress}
+    last = core.run_loop(start=start, steps=steps, seed=seed, do_step=do_step, save=save,
+                         history=history, run_dir=run_dir, **loop)
     if mesh is not None:  # the trained arrays stay where they trained
         trained, out = eqx.combine(carry["trainable"], frozen)
         outs = (None if out is None

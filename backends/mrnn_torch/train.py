@@ -266,20 +266,15 @@ def train(model, task, *, optimizer=None, lr: float = 1e-3, steps: int, batch_si
         ckpt = _network_checkpoint(model, readout)
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                  "readout": None if readout is None else readout.state_dict()}
-        folder = core.write_checkpoint(
+        return core.save_checkpoint(
             run_dir, step,
             {core.NETWORK: ckpt.save, TRAINING: lambda path: torch.save(state, path)},
-            {"step": step, "seed": seed, "backend": "torch", "history": list(history),
-             "rng": {"kind": "(seed, step)", "seed": seed, "next_step": step}},
-            keep)
-        core.write_history(run_dir, history, step)
-        return folder
+            core.network_state(step=step, seed=seed, backend="torch", history=history), keep)
 
-    last = core.run_loop(start=start, steps=steps, seed=seed, do_step=do_step,
-                         save=None if run_dir is None else save,
-                         checkpoint_every=checkpoint_every, callback=callback,
-                         callback_every=callback_every, history=history, progress=progress,
-                         run_dir=run_dir)
+    loop = {"checkpoint_every": checkpoint_every, "callback": callback,
+            "callback_every": callback_every, "progress": progress}
+    last = core.run_loop(start=start, steps=steps, seed=seed, do_step=do_step, save=save,
+                         history=history, run_dir=run_dir, **loop)
     return TrainResult(model, readout, history, len(history), run_dir, last)
 
 
@@ -380,18 +375,15 @@ def _train_ensemble(ens, task, *, optimizer, lr, steps, batch_size, readout, run
                  "readouts": None if readouts is None else [r.state_dict() for r in readouts]}
         writers = {core.member_network_name(e): c.save for e, c in enumerate(ckpts)}
         writers[TRAINING] = lambda path: torch.save(state, path)
-        folder = core.write_checkpoint(
+        return core.save_checkpoint(
             run_dir, step, writers,
             core.ensemble_state(step=step, seed=seed, backend="torch", history=history,
                                 member_history=member_history, members=E),
             keep)
-        core.write_history(run_dir, history, step, member_history)
-        return folder
 
-    last = core.run_loop(start=start, steps=steps, seed=seed, do_step=do_step,
-                         save=None if run_dir is None else save,
-                         checkpoint_every=checkpoint_every, callback=callback,
-                         callback_every=callback_every, history=history, progress=progress,
-                         run_dir=run_dir)
+    loop = {"checkpoint_every": checkpoint_every, "callback": callback,
+            "callback_every": callback_every, "progress": progress}
+    last = core.run_loop(start=start, steps=steps, seed=seed, do_step=do_step, save=save,
+                         history=history, run_dir=run_dir, **loop)
     return TrainResult(ens, readouts, history, len(history), run_dir, last,
                        member_history=np.asarray(member_history, dtype=np.float64).reshape(-1, E))
