@@ -27,7 +27,7 @@ from torch.autograd.function import once_differentiable
 
 from ._compat import unsafe_view as _unsafe_view
 from ._compat import script as _compile
-from ._fused import _ACTIVATION_CODES, _CARRY_CHUNK
+from ._fused import _ACTIVATION_CODES, _CARRY_CHUNK, _dense_forward
 
 # Elements (8 MB of float32) per chunk where a [T, E, B, .] buffer is turned member-major for a
 # batched matmul: small reused buffers (no second [T, E, B, H] buffer, and no
@@ -39,47 +39,6 @@ def _chunks(T: int, row_elements: int, first: int = 0):
     """``(start, n)`` pieces of ``first .. T - 1``, each of at most ``_CHUNK_ELEMENTS``."""
     step = max(1, _CHUNK_ELEMENTS // max(row_elements, 1))
     return [(start, min(step, T - start)) for start in range(first, T, step)]
-
-def _ensemble_forward_loop(Wt, Xs, x0, Hs, h0, alpha: float, act: int, leaky: bool,
-                           carry: Optional[torch.Tensor], time_axis: int):
-    """The steps, in place (TorchScript below). ``Wt`` ``[E, H, H]`` holds ``W^T`` per member,
-    contiguous; ``Xs``, ``Hs`` ``[T, E, B, H]`` (``time_axis`` 0) or ``[E, T, B, H]`` (1).
-
-    On entry ``Xs`` holds ``alpha * d`` (leaky) and ``Hs`` holds ``d``
-    (Elman), as in :func:`mrnn_torch._fused._dense_forward_loop`.
-    """
-    zero = h0.new_zeros([])
-    h = h0
-    x = x0
-    hs = Hs.unbind(time_axis)
-    xs = Xs.unbind(time_axis) if leaky else hs
-    for t in range(len(hs)):
-        ht = hs[t]
-        if leaky:
-            xt = xs[t]
-            if carry is None:
-                xt.add_(x, alpha=1 - alpha)
-            else:
-                xt.addcmul_(x, carry)
-            xt.baddbmm_(h, Wt, alpha=alpha)
-            x = xt
-        else:
-            ht.baddbmm_(h, Wt)
-            xt = ht
-        if act == 0:
-            torch.clamp_min(xt, 0, out=ht)
-        elif act == 1:
-            torch.tanh(xt, out=ht)
-        elif act == 2:
-            torch.sigmoid(xt, out=ht)
-        elif act == 3:
-            torch.logaddexp(xt, zero, out=ht)
-        elif leaky:
-            ht.copy_(xt)
-        h = ht
-
-
-_ensemble_forward = _compile(_ensemble_forward_loop)
 
 
 def _ensemble_backward_loop(W, G, Hs, gX: Optional[torch.Tensor], tmp, alpha: float, act: int,
@@ -180,9 +139,9 @@ class EnsembleRecurrence(torch.autograd.Function):
         ctx.mark_dirty(ad)
         Xs = ad if leaky else None
         Hs = torch.empty_like(ad) if leaky else ad
-        _ensemble_forward(W.transpose(1, 2).contiguous(), Xs if leaky else Hs,
-                          x0 if leaky else h0, Hs, h0, float(alpha),
-                          _ACTIVATION_CODES.get(activation, 4), leaky, carry, time_axis)
+        _dense_forward(W.transpose(1, 2).contiguous(), Xs if leaky else Hs,
+                       x0 if leaky else h0, Hs, h0, float(alpha),
+                       _ACTIVATION_CODES.get(activation, 4), time_axis, leaky, carry, True)
         learned = leaky and isinstance(carry, torch.Tensor) and ctx.needs_input_grad[6]
         ctx.save_for_backward(W, h0, Hs, *((x0, Xs) if learned else ()))
         ctx.meta = (leaky, alpha, activation, carry, time_axis)

@@ -91,7 +91,7 @@ _ACTIVATION_CODES = {"relu": 0, "tanh": 1, "sigmoid": 2, "softplus": 3}  # else 
 
 
 def _dense_forward_loop(Wt, Xs, x0, Hs, h0, alpha: float, act: int, time_axis: int,
-                        leaky: bool, carry: Optional[torch.Tensor]):
+                        leaky: bool, carry: Optional[torch.Tensor], members: bool = False):
     """The dense forward steps, in place; compiled below by :func:`~._compat.script`.
 
     On entry ``Xs`` holds ``alpha * d`` (leaky) and ``Hs`` holds ``d``
@@ -99,6 +99,9 @@ def _dense_forward_loop(Wt, Xs, x0, Hs, h0, alpha: float, act: int, time_axis: i
     in place: no per-step ``out=`` kernel with a separate input, which costs
     about as much again as the in-place one at small sizes. A per-unit
     ``carry`` ``[H]`` (``1 - alpha``) replaces the scalar ``1 - alpha``.
+    ``members``: the ensemble's loop (:mod:`._ensemble_fused`), where every
+    operand has a leading member axis (``Wt`` ``[E, H, H]``, states
+    ``[E, B, H]``, ``carry`` ``[E, 1, H]``) and each step is one batched matmul.
     """
     zero = h0.new_zeros([])
     h = h0
@@ -115,10 +118,16 @@ def _dense_forward_loop(Wt, Xs, x0, Hs, h0, alpha: float, act: int, time_axis: i
                 xt.add_(x, alpha=1 - alpha)
             else:
                 xt.addcmul_(x, carry)
-            xt.addmm_(h, Wt, alpha=alpha)
+            if members:
+                xt.baddbmm_(h, Wt, alpha=alpha)
+            else:
+                xt.addmm_(h, Wt, alpha=alpha)
             x = xt
         else:
-            ht.addmm_(h, Wt)
+            if members:
+                ht.baddbmm_(h, Wt)
+            else:
+                ht.addmm_(h, Wt)
             xt = ht
         if act == 0:
             torch.clamp_min(xt, 0, out=ht)
