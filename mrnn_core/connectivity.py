@@ -45,6 +45,11 @@ def _offsets(regions) -> dict[str, tuple[int, int]]:
     return out
 
 
+def region_slices(regions) -> dict[str, slice]:
+    """Region name -> its ``slice`` of the vector that ``regions`` (in order) tile."""
+    return {k: slice(*v) for k, v in _offsets(regions).items()}
+
+
 def sparse_block_mask(n_dst: int, n_src: int, sparsity: float | None,
                       rng: np.random.Generator) -> np.ndarray:
     """A ``[n_dst, n_src]`` 0/1 mask that removes ``ceil(sparsity * n_dst)`` rows per column.
@@ -195,12 +200,12 @@ class Connectivity:
     @property
     def recurrent_slices(self) -> dict[str, slice]:
         """Recurrent region name -> its ``slice`` of the hidden vector, in order."""
-        return {k: slice(*v) for k, v in _offsets(self.spec.recurrent_regions).items()}
+        return region_slices(self.spec.recurrent_regions)
 
     @property
     def input_slices(self) -> dict[str, slice]:
         """Input region name -> its ``slice`` of the input vector, in order."""
-        return {k: slice(*v) for k, v in _offsets(self.spec.input_regions).items()}
+        return region_slices(self.spec.input_regions)
 
     def region_indices(self, name: str) -> tuple[int, int]:
         """``(start, end)`` of a recurrent region in the hidden vector, or of an

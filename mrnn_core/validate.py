@@ -30,6 +30,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .connectivity import region_slices
 from .errors import MRNNConfigError, closest
 from .init import PARAM_NAMES
 from .readout import READOUT_KEYS, ReadoutSpec, readout_units
@@ -130,7 +131,7 @@ def _rules(spec: NetworkSpec, side: str):
     """
     sources = spec.recurrent_regions if side == "rec" else spec.input_regions
     connections = spec.recurrent_connections if side == "rec" else spec.input_connections
-    dst, src = _starts(spec.recurrent_regions), _starts(sources)
+    dst, src = region_slices(spec.recurrent_regions), region_slices(sources)
     allowed = np.zeros((spec.hidden_size, sum(r.num_units for r in sources)), dtype=bool)
     fixed = []
     for c in connections:
@@ -145,13 +146,6 @@ def _rules(spec: NetworkSpec, side: str):
     allowed.setflags(write=False)
     return allowed, tuple(fixed), sign
 
-
-def _starts(regions) -> dict[str, slice]:
-    out, start = {}, 0
-    for r in regions:
-        out[r.name] = slice(start, start + r.num_units)
-        start += r.num_units
-    return out
 
 
 def _block(spec: NetworkSpec, side: str, row: int, col: int) -> str:
