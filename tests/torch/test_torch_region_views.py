@@ -19,6 +19,7 @@ import torch
 
 import mrnn_core
 from mrnn_torch import Connection, InputRegion, RecurrentRegion, mRNN
+from .torch_helpers import DEVICES
 
 FIELDS = (("parameter", ""), ("weight_mask", "_mask"), ("sign_matrix", "_sign_matrix"))
 
@@ -77,12 +78,14 @@ def test_connections_view_the_blocks_and_writes_reach_the_model():
     assert held == held and held != model["e"]["e"]  # identity, never an ambiguous tensor
 
 
-def test_connections_and_learned_vectors_follow_dtype_and_device_moves():
+@pytest.mark.parametrize("device", DEVICES)
+def test_connections_and_learned_vectors_follow_dtype_and_device_moves(device):
     model = _model()
     held, region = model["e"]["i"], model["e"]
-    model.double()
+    model.to(device).double()
     assert_regions_follow(model)
     assert held.parameter.dtype == torch.float64 and region.base_firing.dtype == torch.float64
+    assert held.parameter.device.type == device and region.init.device.type == device
     assert torch.equal(held.parameter, model.W_rec[5:7, 0:3].detach())
     model.to(torch.float32)
     assert_regions_follow(model)
