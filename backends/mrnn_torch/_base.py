@@ -26,12 +26,13 @@ from mrnn_core.dynamics import check_alpha
 
 from ._build import BuildMixin
 from ._checkpoint import CheckpointMixin, _check_before_load
+from ._compat import tensors_of
 from ._device import resolve_device, resolve_dtype
 from ._functional import get_activation
 from ._helpers import RegionHelpers
 from ._params import _PENDING, _STRUCTURE, ParamsMixin, _fill_missing_biases, _fill_pending
 from ._params import _hide_pending
-from ._regions import RegionsMixin, _resync_after_load
+from ._regions import RegionsMixin
 from ._state import StateMixin
 from .region import InputRegion, RecurrentRegion
 
@@ -133,6 +134,7 @@ class mRNNBase(BuildMixin, RegionsMixin, ParamsMixin, StateMixin, CheckpointMixi
                  device=None, *, dt: float = 10.0, tau: float = 100.0, seed=None, dtype=None,
                  balance_ei: bool = False, allow_unstable_alpha: bool = False):
         super().__init__()
+        self._tensors = tensors_of(self)  # what region views read (see mrnn_torch.region)
         self.dynamics = Dynamics(self._kind, activation, dt, tau, noise_level_act,
                                  noise_level_inp, rec_constrained, inp_constrained,
                                  batch_first, spectral_radius, balance_ei, allow_unstable_alpha)
@@ -170,7 +172,6 @@ class mRNNBase(BuildMixin, RegionsMixin, ParamsMixin, StateMixin, CheckpointMixi
         self.register_buffer("_tau_override", None, persistent=False)
         self.register_load_state_dict_pre_hook(_check_before_load)
         self.register_load_state_dict_pre_hook(_fill_missing_biases)
-        self.register_load_state_dict_post_hook(_resync_after_load)
         self._adopt(spec)
         if config is not None and config_finalize:
             # mRNNTorch finalises a side only when the config lists connections

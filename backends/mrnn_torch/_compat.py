@@ -15,10 +15,12 @@ device change); the compat tests check that ``.to()`` still goes through it.
 from __future__ import annotations
 
 import warnings
+from collections import ChainMap
 
 import torch
 
-__all__ = ["is_functorch_wrapped", "own_state_keys", "script", "unsafe_view", "version_stamp"]
+__all__ = ["is_functorch_wrapped", "own_state_keys", "script", "tensors_of", "unsafe_view",
+           "version_stamp"]
 
 # Looked up once, at import. Where one is gone, a public stand-in keeps the
 # results the same (slower, or without a shortcut) and the compat test fails.
@@ -91,3 +93,9 @@ def own_state_keys(module: torch.nn.Module) -> list[str]:
     buffers = (k for k, _ in module.named_buffers(recurse=False, remove_duplicate=False)
                if k not in skip)
     return [*params, *buffers]
+
+
+def tensors_of(module: torch.nn.Module) -> ChainMap:
+    """``module``'s own parameters and buffers by name, read at each lookup from torch's dicts
+    of them (updated in place; copies and pickles carry them): no reference to ``module``."""
+    return ChainMap(module._parameters, module._buffers)

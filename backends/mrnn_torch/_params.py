@@ -72,15 +72,16 @@ class ParamsMixin:
     def _register_region_params(self, r, region, keep_tau: bool = False) -> None:
         """(Re)register region ``r``'s learnable bias, init and log tau as model parameters.
 
-        The bias and init parameters are the region's own tensors (made
-        parameters here); ``log_tau`` starts at ``log`` of the region's tau.
-        ``keep_tau`` keeps an existing ``log_tau`` (a region replaced by
-        ``model[name] = ...`` keeps what it learned).
+        The bias and init parameters are the region's tensors (made parameters
+        here, which the region then reads from the model); ``log_tau`` starts at
+        ``log`` of the region's tau. ``keep_tau`` keeps an existing ``log_tau`` (a
+        region replaced by ``model[name] = ...`` keeps what it learned).
         """
         for what, keys in self._region_param_keys():
             if what == "log_tau" and keep_tau:
                 continue
             key = _param_key(what, r.name)
+            value = getattr(region, what, None)  # first: the region may read the one dropped here
             keys.pop(r.name, None)
             for old in (key, "_anchor_" + key, "_anchor_0" + key):
                 if getattr(self, old, None) is not None:
@@ -93,10 +94,9 @@ class ParamsMixin:
                 tau0 = torch.full((r.num_units,), tau, device=self._device, dtype=self._dtype)
                 value = nn.Parameter(tau0.log())
             else:
-                value = getattr(region, what)
                 if not isinstance(value, nn.Parameter):
                     value = nn.Parameter(value.detach().clone())
-                setattr(region, what, value)
+                region._learn_from(what, self._tensors, key)
             keys[r.name] = key
             self.register_parameter(key, value)
             if what == "log_tau":
@@ -146,13 +146,13 @@ class ParamsMixin:
         self.W_rec = self._new_weight("W_rec", W)
         self.W_rec_mask, self.W_rec_sign_matrix = self._tensor(mask), self._tensor(sign)
         self.rec_finalized = True
-        self._sync_regions()
+        self._view_blocks("W_rec", self.region_dict, self._spec.recurrent_regions)
 
     def _set_input(self, W, mask, sign) -> None:
         self.W_inp = self._new_weight("W_inp", W)
         self.W_inp_mask, self.W_inp_sign_matrix = self._tensor(mask), self._tensor(sign)
         self.inp_finalized = True
-        self._sync_regions()
+        self._view_blocks("W_inp", self.inp_dict, self._spec.input_regions)
 
     def effective_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(W_rec_eff [H, H], W_inp_eff [H, I])`` as the dynamics use them
@@ -191,11 +191,6 @@ class ParamsMixin:
         for region in (*self.region_dict.values(), *self.inp_dict.values()):
             region._apply(fn)
         self._refresh_region_masks()
-        self._sync_regions()
         self._trainable_cache = self._tau_cache = None
         return self
 
-    def __setstate__(self, state):
-        # copy.deepcopy and unpickling rebuild W_rec & co. as fresh tensors
-        super().__setstate__(state)
-        self._sync_regions()

@@ -1,8 +1,8 @@
 """Region objects with mRNNTorch's API (``model[name]``, ``region_dict``, ``inp_dict``).
 
-The spec is the truth: region objects are created as it grows, and
-``_sync_regions`` points their tensors at the model's whenever those are
-replaced (finalising, loading, ``.to()``, copying)."""
+The spec is the truth: region objects are created as it grows; a finalised
+side's connections and learned region vectors read the model's tensors on
+access (:mod:`mrnn_torch.region`), so they need no updating."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import dataclasses
 from mrnn_core import MRNNConfigError, NetworkSpec
 from mrnn_core.regions import layout
 
-from .region import Connection, InputRegion, RecurrentRegion
+from .region import InputRegion, RecurrentRegion, _BlockView
 
 
 def _slices(regions) -> dict[str, slice]:
@@ -20,11 +20,6 @@ def _slices(regions) -> dict[str, slice]:
         out[r.name] = slice(start, start + r.num_units)
         start += r.num_units
     return out
-
-
-def _resync_after_load(module, incompatible_keys):
-    """``load_state_dict(assign=True)`` replaces tensors: point the regions at the new ones."""
-    module._sync_regions()
 
 
 class RegionsMixin:
@@ -83,28 +78,14 @@ class RegionsMixin:
             mask[rows] = 1.0
             self.region_mask_dict[name] = mask
 
-    def _sync_regions(self) -> None:
-        """Point the regions at the model's tensors: learnable biases are the
-        model's parameters, and each connection of a finalised side views its
-        block of the model's matrices (every region then has a connection to
-        every recurrent region; undeclared ones are zero connections)."""
-        for what, keys in self._region_param_keys()[:2]:  # base_firing, init
-            for name, key in keys.items():
-                setattr(self.region_dict[name], what, getattr(self, key))
-        rows = _slices(self._spec.recurrent_regions)
-        sides = []
-        if self.rec_finalized:
-            sides.append((self.region_dict, rows, self.W_rec, self.W_rec_mask, self.W_rec_sign_matrix))
-        if self.inp_finalized:
-            sides.append((self.inp_dict, _slices(self._spec.input_regions), self.W_inp,
-                          self.W_inp_mask, self.W_inp_sign_matrix))
-        for regions, cols, W, mask, sign in sides:
-            W = W.detach()
+    def _view_blocks(self, matrix: str, regions: dict, sources) -> None:
+        """Once ``matrix`` is drawn, each of ``regions`` (its sources) connects to every
+        recurrent region (undeclared: zero connections) by a view of its block."""
+        cols = _slices(sources)
+        for dst, rows in _slices(self._spec.recurrent_regions).items():
             for src, region in regions.items():
-                for dst, r in rows.items():
-                    c = region.connections.setdefault(dst, Connection(zero_connection=True))
-                    block = (r, cols[src])
-                    c.parameter, c.weight_mask, c.sign_matrix = W[block], mask[block], sign[block]
+                zero = getattr(region.connections.get(dst), "zero_connection", True)
+                region.connections[dst] = _BlockView(self._tensors, matrix, (rows, cols[src]), zero)
 
     # regions by name ---------------------------------------------------------
 
@@ -157,4 +138,3 @@ class RegionsMixin:
         region.name, region.connections = name, old.connections
         (self.region_dict if recurrent else self.inp_dict)[name] = region
         self._set_spec(spec)
-        self._sync_regions()

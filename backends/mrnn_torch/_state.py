@@ -100,8 +100,7 @@ class StateMixin:
     @property
     def tonic_inp(self) -> torch.Tensor:
         """The baseline drive ``b`` ``[H]``: every region's ``base_firing``, in order."""
-        parts = [getattr(self, self._bias_keys[n]) if n in self._bias_keys else r.base_firing
-                 for n, r in self.region_dict.items()]
+        parts = [r.base_firing for r in self.region_dict.values()]  # learned: the model's
         return torch.cat(parts) if parts else self._zeros(0)
 
     @property

@@ -5,20 +5,18 @@ each laid out ``[n_dst, n_src]``) and ``masks["ones"]`` / ``masks["zeros"]``
 (``[num_units]``). :class:`RecurrentRegion` adds ``base_firing`` and ``init``;
 :class:`InputRegion` is a region of input channels.
 
-Inside a model the model's matrices are the truth. A connection added through
-a model holds placeholders (zero weights, a dense or empty mask) until the
-model is finalised; finalising draws masks and weights in :mod:`mrnn_core`
-and turns every connection's tensors into views of the matching block of
-``W_rec`` / ``W_inp`` and their masks and sign matrices, so they always agree.
-
-Every tensor of a region follows ``region.to(...)``, including the plain
-tensors in ``masks`` and ``connections``.
+Inside a model its tensors are the truth. A connection added through a model
+holds placeholders (zero weights, a dense or empty mask) until that side is
+finalised; from then on each connection is a view that reads its block of the
+model's current ``W_rec`` / ``W_inp``, mask and sign matrix at every access,
+as a learned ``base_firing`` / ``init`` reads the model's parameter.
+``region.to(...)`` moves the tensors a region holds (``masks``, placeholders).
 """
 
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -32,7 +30,7 @@ from ._device import resolve_device, resolve_dtype
 __all__ = ["Connection", "Region", "RecurrentRegion", "InputRegion"]
 
 
-@dataclass
+@dataclass(eq=False)  # tensors have no single truth value: equal means the same connection
 class Connection:
     """One projection from a region to ``dst``: tensors ``[n_dst, n_src]``.
 
@@ -46,11 +44,21 @@ class Connection:
     sign_matrix: torch.Tensor | None = None
     zero_connection: bool | None = None
 
-    def _apply(self, fn) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, torch.Tensor):
-                setattr(self, f.name, fn(value))
+
+class _BlockView(Connection):
+    """A finalised model's connection: block ``block`` of ``matrix`` (``"W_rec"``/``"W_inp"``),
+    its mask and sign matrix, read from ``tensors`` at each access (detached views)."""
+
+    def __init__(self, tensors, matrix: str, block: tuple, zero_connection: bool | None):
+        self._source, self.zero_connection = (tensors, matrix, block), zero_connection
+
+    def _read(self, suffix: str) -> torch.Tensor:
+        tensors, matrix, block = self._source
+        return tensors[matrix + suffix].detach()[block]
+
+    parameter = property(lambda self: self._read(""))
+    weight_mask = property(lambda self: self._read("_mask"))
+    sign_matrix = property(lambda self: self._read("_sign_matrix"))
 
 
 def plain(value):
@@ -86,9 +94,8 @@ class Region(nn.Module):
         self.connections: dict[str, Connection] = {}
         self.masks = {"ones": self._full(1.0), "zeros": self._full(0.0)}
 
-    def _full(self, value, n: int | None = None) -> torch.Tensor:
-        n = self.num_units if n is None else n
-        return torch.full((n,), float(value), device=self._device, dtype=self._dtype)
+    def _full(self, value) -> torch.Tensor:
+        return torch.full((self.num_units,), float(value), device=self._device, dtype=self._dtype)
 
     def _tensor(self, value) -> torch.Tensor:
         """``[num_units]`` from one number or one number per unit."""
@@ -181,8 +188,8 @@ class Region(nn.Module):
         probe = fn(torch.empty(0, device=self._device, dtype=self._dtype))
         self._device, self._dtype = probe.device, probe.dtype
         self.masks = {k: fn(v) for k, v in self.masks.items()}
-        for connection in self.connections.values():
-            connection._apply(fn)
+        for c in self.connections.values():  # a placeholder's tensors (a view holds none)
+            vars(c).update({k: fn(v) for k, v in vars(c).items() if isinstance(v, torch.Tensor)})
         return self
 
     def extra_repr(self) -> str:
@@ -197,8 +204,8 @@ class RecurrentRegion(Region):
     pre-activation), ``parent_region`` (a group name such as ``"alm"`` for
     ``alm_exc`` and ``alm_inhib``) and ``learnable_bias``.
 
-    **Attributes:** ``base_firing`` ``[num_units]``: an ``nn.Parameter`` when
-    ``learnable_bias`` is True, else a plain tensor; ``init`` ``[num_units]``.
+    **Attributes:** ``base_firing`` ``[num_units]`` (an ``nn.Parameter`` when
+    ``learnable_bias``) and ``init`` ``[num_units]``; in a model, learned ones are its.
     """
 
     def __init__(self, num_units: int, base_firing=0.0, init=0.0, sign: str = "pos",
@@ -215,6 +222,16 @@ class RecurrentRegion(Region):
             self.base_firing = nn.Parameter(self._tensor(spec.base_firing))
         else:
             self.register_buffer("base_firing", self._tensor(spec.base_firing), persistent=False)
+
+    def __getattr__(self, name: str):
+        source = self.__dict__.get("_learned", {}).get(name)  # see _learn_from
+        return super().__getattr__(name) if source is None else source[0][source[1]]
+
+    def _learn_from(self, what: str, tensors, key: str) -> None:
+        """Read ``what`` as ``tensors[key]`` (a model's parameter) at each access from now on."""
+        if what not in self.__dict__.setdefault("_learned", {}):
+            delattr(self, what)  # its own tensor
+        self._learned[what] = (tensors, key)
 
     def extra_repr(self) -> str:
         extra = f", parent_region={self.parent_region!r}" if self.parent_region else ""

@@ -4,6 +4,8 @@ One test per use: when a torch upgrade removes or changes one, the failure
 is here, and its message says what changed and where the backend uses it.
 """
 
+import copy
+import pickle
 import warnings
 
 import pytest
@@ -107,3 +109,25 @@ def test_module_apply_override_sees_to_calls():
     assert model["A"].init.dtype == torch.float64 and conn.parameter.dtype == torch.float64, (
         "nn.Module.to no longer goes through _apply(fn, recurse): mRNN regions keep old dtypes")
     assert conn.parameter.data_ptr() == model.W_rec.data_ptr()
+
+
+def test_tensors_of_reads_the_dicts_torch_updates_in_place():
+    # Region views (mrnn_torch.region) read a model's tensors through tensors_of, i.e.
+    # Module._parameters / _buffers: torch must keep updating those dicts in place, and
+    # copies and pickles must carry them along with whatever holds the view.
+    m = torch.nn.Linear(2, 3)
+    m.register_buffer("mask", torch.ones(3, 2))
+    view = _compat.tensors_of(m)
+    changes = [lambda: m.double(),
+               lambda: m.load_state_dict({k: v.clone() for k, v in m.state_dict().items()},
+                                         assign=True),
+               lambda: setattr(m, "weight", torch.nn.Parameter(torch.zeros(3, 2)))]
+    for change in changes:
+        change()
+        assert view["weight"] is m.weight and view["mask"] is m.mask, (
+            "nn.Module no longer keeps parameters/buffers in _parameters/_buffers updated in "
+            "place: mRNN region connections would read stale weights")
+    for m2, view2 in (copy.deepcopy((m, view)), pickle.loads(pickle.dumps((m, view)))):
+        assert view2["weight"] is m2.weight and view2["mask"] is m2.mask, (
+            "copies of a module no longer carry its _parameters/_buffers dicts: copied "
+            "mRNN models' regions would read the original's weights")
