@@ -8,12 +8,12 @@ import torch
 
 from mrnn_core import Checkpoint, MRNNConfigError, MRNNStateDictError, unit_tau
 from mrnn_core.checkpoint import check_is_checkpoint
+from mrnn_core.connectivity import region_slices as _slices
 from mrnn_core.dynamics import check_alpha
 from mrnn_core.validate import check_array, check_structure, expected_shapes
 
 from ._compat import own_state_keys
 from ._params import _STRUCTURE, _numpy64
-from ._regions import _slices
 
 
 def _check_before_load(module, state_dict, prefix, *_):

@@ -9,17 +9,10 @@ from __future__ import annotations
 import dataclasses
 
 from mrnn_core import MRNNConfigError, NetworkSpec
+from mrnn_core.connectivity import region_slices as _slices
 from mrnn_core.regions import layout
 
 from .region import InputRegion, RecurrentRegion, _BlockView
-
-
-def _slices(regions) -> dict[str, slice]:
-    out, start = {}, 0
-    for r in regions:
-        out[r.name] = slice(start, start + r.num_units)
-        start += r.num_units
-    return out
 
 
 class RegionsMixin:

@@ -6,10 +6,10 @@ import numpy as np
 import torch
 
 from mrnn_core import Dynamics, check_call_shapes, check_finite, uniform_alpha, unit_tau
+from mrnn_core.connectivity import region_slices as _slices
 
 from ._functional import call_input, simulate
 from ._params import _numpy64
-from ._regions import _slices
 
 
 class StateMixin:

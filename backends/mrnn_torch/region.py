@@ -56,9 +56,19 @@ class _BlockView(Connection):
         tensors, matrix, block = self._source
         return tensors[matrix + suffix].detach()[block]
 
-    parameter = property(lambda self: self._read(""))
-    weight_mask = property(lambda self: self._read("_mask"))
-    sign_matrix = property(lambda self: self._read("_sign_matrix"))
+    def _view(suffix: str, field: str):  # noqa: N805 (a property factory, used below)
+        def refuse(self, value):
+            matrix = self._source[1] + suffix
+            raise AttributeError(
+                f"connection.{field}: on a finalised model it is a view of model.{matrix}; "
+                f"write into it in place (connection.{field}.copy_(...)) or set "
+                f"model.{matrix}; got an assignment of {type(value).__name__}")
+        return property(lambda self: self._read(suffix), refuse)
+
+    parameter = _view("", "parameter")
+    weight_mask = _view("_mask", "weight_mask")
+    sign_matrix = _view("_sign_matrix", "sign_matrix")
+    del _view
 
 
 def plain(value):

@@ -208,3 +208,20 @@ def test_regions_hold_no_reference_to_their_model():
     finally:
         if enabled:
             gc.enable()
+
+
+def test_assigning_a_finalised_connection_says_how_to_change_the_weights():
+    model = _model()
+    connection = model.region_dict["e"].connections["i"]
+    before = model.W_rec.detach().clone()
+    with pytest.raises(AttributeError, match=r"connection.parameter: on a finalised model it is "
+                       r"a view of model.W_rec; write into it in place .* got an assignment "
+                       r"of Tensor"):
+        connection.parameter = torch.zeros(2, 3)
+    with pytest.raises(AttributeError, match=r"connection.weight_mask: .* model.W_rec_mask"):
+        connection.weight_mask = None
+    assert torch.equal(model.W_rec, before)
+    with torch.no_grad():
+        connection.parameter.copy_(torch.full((2, 3), 0.5))  # the documented way
+    rows, cols = slice(*model.get_region_indices("i")), slice(*model.get_region_indices("e"))
+    assert torch.all(model.W_rec[rows, cols] == 0.5)
