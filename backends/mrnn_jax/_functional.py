@@ -105,15 +105,13 @@ def drive(dynamics: Dynamics, W_inp_eff, base_firing, u, stim_input=None,
     return out
 
 
-def _leaky(alpha, W_rec_eff, x, h, drive_t):
-    return x + alpha * (-x + matmul_t(h, W_rec_eff) + drive_t)
-
-
-def _elman(alpha, W_rec_eff, x, h, drive_t):
-    return matmul_t(h, W_rec_eff) + drive_t
-
-
-_UPDATES = {"leaky": _leaky, "elman": _elman}
+def advance(leak, x, pre, f):
+    """The update every loop of this backend ends a step with (:func:`step` and the
+    plain ``lax.scan`` of :mod:`._simulate`): ``x' = leak x + pre`` (leaky, with
+    ``leak = 1 - alpha`` and ``pre = alpha (W_rec_eff h + drive_t)``, however the
+    caller folded alpha in) or ``x' = pre`` (Elman: ``leak`` None); ``h' = f(x')``."""
+    x = pre if leak is None else leak * x + pre
+    return x, f(x)
 
 
 def step(dynamics: Dynamics, W_rec_eff, state, drive_t, *, tau=None):
@@ -140,6 +138,8 @@ def step(dynamics: Dynamics, W_rec_eff, state, drive_t, *, tau=None):
     dtype = model_dtype(W_rec_eff)
     x, h, drive_t = (call_input(name, a, dtype) for name, a in (("x", x), ("h", h),
                                                                  ("drive_t", drive_t)))
-    alpha = dynamics.alpha if tau is None or dynamics.kind != "leaky" else dynamics.dt / tau
-    x = _UPDATES[dynamics.kind](alpha, W_rec_eff, x, h, drive_t)
-    return x, get_activation(dynamics.activation)(x)
+    f = get_activation(dynamics.activation)
+    if dynamics.kind != "leaky":
+        return advance(None, x, matmul_t(h, W_rec_eff) + drive_t, f)
+    alpha = dynamics.alpha if tau is None else dynamics.dt / tau
+    return advance(1.0 - alpha, x, alpha * (matmul_t(h, W_rec_eff) + drive_t), f)

@@ -21,7 +21,8 @@ from mrnn_core import (PARAM_NAMES, Dynamics, MRNNConfigError, check_call_shapes
 from ._activations import get_activation
 from ._compat import is_traced
 from ._blocks import choose_plan, recurrent_input, split_weights
-from ._functional import _PRECISION, call_input, drive, effective_weights, model_dtype
+from ._functional import (_PRECISION, advance, call_input, drive, effective_weights,
+                          model_dtype)
 from . import _recurrence
 
 _USED = tuple(n for n in PARAM_NAMES if n not in ("init", "tau"))  # "tau" is optional
@@ -365,8 +366,7 @@ def _scan(params, inp, state, h0, stim_input, W_rec, eps_x, eps_u, key, *, dynam
             pre = pre + jnp.matmul(u_t, W_inp_t, precision=_PRECISION)
         if extra_t is not None:
             pre = pre + extra_t
-        x = (1.0 - alpha) * x + pre if leaky else pre
-        h = f(x)
+        x, h = advance(1.0 - alpha if leaky else None, x, pre, f)
         return (x, h), ((x, h) if leaky else h)
 
     _, out = jax.lax.scan(body, (x, h), (u, extra), length=T)
