@@ -36,12 +36,13 @@ SEEDS = [5, 0, 11]
 
 
 
-def _spec(inh_tau=None):
+def _spec(inh_tau=None, tau=None, learn=False):
     """Two regions (the second inhibitory, with its own tau when given, so alpha is
-    per unit), an input region, a sparse block; H = 7, I = 2."""
+    per unit; or both with ``tau``, the first learning it with ``learn``), an input
+    region, a sparse block; H = 7, I = 2."""
     return (mrnn_core.NetworkSpec()
-            .with_recurrent_region("exc", 4)
-            .with_recurrent_region("inh", 3, sign="neg", tau=inh_tau)
+            .with_recurrent_region("exc", 4, tau=tau, learnable_tau=learn)
+            .with_recurrent_region("inh", 3, sign="neg", tau=inh_tau or tau)
             .with_input_region("cue", 2)
             .with_recurrent_connection("exc", "exc", sparsity=0.5)
             .with_recurrent_connection("exc", "inh")
@@ -63,6 +64,11 @@ CASES = {
     "leaky-relu-region-tau-per-member-inp-time-major": (
         PER_REGION_TAU, mrnn_core.Dynamics(activation="relu", batch_first=False),
         {"tau": [50.0, 80.0, 25.0], "spectral_radius": [0.5, 0.9, 1.1]}, True, False),
+    # Every unit starts at tau 40 and one region learns it: the input-noise
+    # constant is each member's Dynamics.tau's (decided from the spec), not 40's.
+    "leaky-learned-tau-input-noise": (
+        _spec(tau=40.0, learn=True), mrnn_core.Dynamics(activation="tanh"),
+        {"tau": [30.0, 60.0, 120.0], "noise_level_inp": [0.1, 0.2, 0.05]}, False, True),
     "elman-tanh-noise-per-member-inp": (
         SPEC, mrnn_core.Dynamics(kind="elman", activation="tanh"),
         {"noise_level_act": [0.1, 0.0, 0.05], "noise_level_inp": [0.0, 0.2, 0.1]}, True, True),
@@ -176,6 +182,10 @@ def test_torch_ensemble_equals_jax_ensemble_equals_members_alone(case, tmp_path)
             np.testing.assert_allclose(t[e], r, err_msg=f"member {e} vs alone", **TOL)
         np.testing.assert_allclose(t_rec[e], g_rec, err_msg=f"member {e} dW_rec", **TOL)
         np.testing.assert_allclose(t_inp[e], g_inp, err_msg=f"member {e} dW_inp", **TOL)
+        if "log_tau" in ckpt.params and noise:  # the value rule would give other numbers
+            fixed = {k: v for k, v in ckpt.params.items() if k != "log_tau"}
+            other = reference_simulate(fixed, ckpt.dynamics, **_member(a, e, per_member_inp))
+            assert not np.allclose(other[1], ref[1], **TOL), f"member {e}: same either way"
     # the members really differ (else "each member alone" would prove little)
     assert not np.allclose(t_out[-1][0], t_out[-1][1])
 
