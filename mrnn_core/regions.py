@@ -47,8 +47,13 @@ def layout(connectivity) -> Connectivity:
         f"got {type(connectivity).__name__}")
 
 
+def _array(a):
+    """An array of any library as it is; anything else (lists, numbers) as numpy."""
+    return a if hasattr(a, "shape") else np.asarray(a)
+
+
 def _shape(a) -> tuple:
-    return tuple(a.shape) if hasattr(a, "shape") else np.shape(a)
+    return tuple(a.shape)
 
 
 def _take(a, index: np.ndarray, axis: int):
@@ -75,7 +80,7 @@ def region_activity(connectivity, act, *names: str):
 
     **Returns:** ``[..., n]``, ``n`` the units of the named regions.
     """
-    c = layout(connectivity)
+    c, act = layout(connectivity), _array(act)
     if _shape(act)[-1:] != (c.hidden_size,):
         raise MRNNConfigError(
             f"act: expected activity with H = {c.hidden_size} units in the last axis, "
@@ -99,7 +104,7 @@ def projection(connectivity, W, to: str, from_: str):
 
     **Returns:** ``[n_to, n_from]`` (rows receive).
     """
-    c = layout(connectivity)
+    c, W = layout(connectivity), _array(W)
     is_input = from_ in c.spec.input_names
     _check_matrix(W, (c.hidden_size, c.input_size if is_input else c.hidden_size),
                   f"the input matrix [H, I] (from_={from_!r} is an input region)" if is_input
@@ -112,7 +117,7 @@ def weight_subset(connectivity, W, *names: str):
     """The square block of ``W`` ``[H, H]`` among the named recurrent regions,
     rows and columns in network order (whatever order they are named in).
     No names returns ``W``."""
-    c = layout(connectivity)
+    c, W = layout(connectivity), _array(W)
     _check_matrix(W, (c.hidden_size, c.hidden_size), "a recurrent matrix [H, H]")
     if not names:
         return W

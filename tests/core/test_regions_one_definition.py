@@ -51,6 +51,14 @@ def test_every_library_gets_the_same_blocks_in_its_own_arrays(library):
     assert regions.region_indices(SPEC, "thal") == (3, 5)
 
 
+def test_lists_are_taken_as_numpy_arrays():
+    got = regions.region_activity(SPEC, [[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]], "inh", "thal")
+    np.testing.assert_array_equal(got, [[5.0, 6.0, 3.0, 4.0]])
+    W = np.arange(49.0).reshape(7, 7)
+    np.testing.assert_array_equal(regions.weight_subset(SPEC, W.tolist(), "thal"),
+                                  W[3:5, 3:5])
+
+
 def test_a_contiguous_selection_is_a_view_and_gradients_reach_only_its_entries():
     W = torch.zeros(7, 7, dtype=torch.float64, requires_grad=True)
     block = regions.projection(SPEC, W, "thal", "exc")
